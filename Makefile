@@ -1,0 +1,43 @@
+# Every target sets up what it needs (scripts/), so a fresh clone needs only `make run` or `make test`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv
+PYTEST_ARGS ?=
+
+.PHONY: help run dev init-db test lint db-stop clean distclean
+
+help: ## List the targets
+	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: init-db ## Serve the API with gunicorn on http://localhost:8080 (Swagger UI at /apidocs)
+	exec $(VENV)/bin/gunicorn -c gunicorn.conf.py "app:create_app()"
+
+dev: init-db ## Serve the API with Flask's development server on port 8080
+	exec $(VENV)/bin/python app.py
+
+init-db: ## Set up .venv, .env and a database server, then apply schema.sql
+	scripts/bootstrap.sh
+	scripts/ensure_db.sh
+	$(VENV)/bin/flask --app app init-db
+
+test: ## Run the tests against a real database (PYTEST_ARGS="-k name -x" to narrow)
+	scripts/bootstrap.sh dev
+	scripts/ensure_db.sh
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: ## Check the code with ruff (lint and formatting)
+	scripts/bootstrap.sh dev
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+db-stop: ## Stop the project's private MariaDB, if one runs
+	scripts/ensure_db.sh stop
+
+clean: ## Remove .venv (keeps .env and the database)
+	rm -rf $(VENV)
+
+distclean: ## Also delete .env (the card keys) and the private database in .mariadb/, after asking
+	@echo "This deletes .venv, .env and .mariadb/. Without the keys in .env, card data stored anywhere"
+	@echo "with them can never be decrypted again; the private database in .mariadb/ is lost too."
+	@read -r -p "Type yes to delete them: " answer && [ "$$answer" = yes ]
+	scripts/ensure_db.sh stop
+	rm -rf $(VENV) .env .mariadb

@@ -1,0 +1,15 @@
+"""Gunicorn settings for `make run`. PORT and WEB_CONCURRENCY override the defaults."""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+# Sync, not gthread: with gthread, keep-alive clients sometimes piled onto one worker.
+worker_class = "sync"
+# The app logs every request itself, with its request id; this would say it twice.
+accesslog = None
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+# Each worker opens its own database pool lazily: sockets made before fork are shared.
+preload_app = False
