@@ -1,0 +1,143 @@
+"""The Payments API: application factory and development server entry point."""
+
+import logging
+import re
+import time
+import uuid
+
+import mysql.connector
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+import db
+from config import Config, load_keys
+from routes import payment_routes, user_routes
+from utils.apidocs import register_apidocs
+from utils.crypto_utils import KeyConfigError
+from utils.errors import PROBLEM_MIMETYPE, ApiError, ServiceUnavailable
+from utils.logs import configure_logging
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
+access_log = logging.getLogger("payments_api.access")
+
+
+def create_app(config_class: type = Config) -> Flask:
+    """Build the app: configuration, keys, database, blueprints, error handlers, docs."""
+    app = Flask(__name__)
+    app.config.from_object(config_class)
+    configure_logging(app.config["LOG_LEVEL"])
+    register_keys(app)
+    db.init_app(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_request_hooks(app)
+    register_apidocs(app)
+    return app
+
+
+def register_keys(app: Flask) -> None:
+    """Load the card keys, refusing to start without valid ones."""
+    try:
+        app.extensions["card_keys"] = load_keys(app.config)
+    except KeyConfigError as error:
+        raise SystemExit(f"Cannot start the Payments API: {error}") from None
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the resources and the health check."""
+    app.register_blueprint(user_routes.bp)
+    app.register_blueprint(payment_routes.bp)
+    app.add_url_rule("/health", "health", health)
+
+
+def health():
+    """Say whether the database answers (200) or not (503)."""
+    with db.reading() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+    return jsonify({"status": "ok", "database": "up"})
+
+
+def problem_response(problem: dict, headers: dict | None = None) -> Response:
+    """Return an application/problem+json response."""
+    response = jsonify(problem)
+    response.status_code = problem["status"]
+    response.mimetype = PROBLEM_MIMETYPE
+    response.headers.update(headers or {})
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render every error, the framework's included, as problem+json."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(error: ApiError):
+        return problem_response(error.to_problem(), error.headers)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException):
+        if error.code == 500:
+            app.logger.error("unexpected error", exc_info=getattr(error, "original_exception", None))
+        problem = {
+            "type": "about:blank",
+            "title": error.name,
+            "status": error.code,
+            "detail": _http_error_detail(error),
+        }
+        allow = error.get_response().headers.get("Allow")
+        return problem_response(problem, {"Allow": allow} if allow else None)
+
+    @app.errorhandler(mysql.connector.Error)
+    def handle_database_error(error: mysql.connector.Error):
+        if db.is_transient(error):
+            app.logger.warning("database unavailable: errno %s", error.errno)
+            return handle_api_error(ServiceUnavailable())
+        app.logger.error("database error: errno %s", error.errno)
+        return handle_http_exception(_internal_error())
+
+
+def _internal_error() -> HTTPException:
+    """Return the generic 500 exception."""
+    from werkzeug.exceptions import InternalServerError
+
+    return InternalServerError()
+
+
+def _http_error_detail(error: HTTPException) -> str:
+    """Describe a framework error without echoing the request."""
+    if error.code == 413:
+        return "The request body is larger than 64 KiB."
+    if error.code == 500:
+        return f"An unexpected error occurred; quote request id {g.get('request_id', '-')} when reporting it."
+    return error.description or error.name
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Give every request an id, secure headers and one structured log line."""
+
+    @app.before_request
+    def start_request():
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response: Response):
+        response.headers["X-Request-Id"] = g.get("request_id", "-")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.setdefault("Cache-Control", "no-store")
+        access_log.info(
+            "request",
+            extra={
+                "request_id": g.get("request_id"),
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+            },
+        )
+        return response
+
+
+if __name__ == "__main__":
+    create_app().run(host="0.0.0.0", port=8080)

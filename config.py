@@ -1,0 +1,60 @@
+"""Configuration read from the environment (and `.env`, through python-dotenv)."""
+
+import os
+
+from dotenv import load_dotenv
+
+from utils.crypto_utils import generate_key, parse_key, parse_keyring
+
+load_dotenv()
+
+
+def _int(name: str, default: int) -> int:
+    """Read an integer variable, falling back to `default` when unset."""
+    return int(os.environ.get(name) or default)
+
+
+class Config:
+    """Settings for running the API; secrets have no default and are checked at start."""
+
+    TESTING = False
+    APP_ENV = os.environ.get("APP_ENV", "production")
+    MAX_CONTENT_LENGTH = 64 * 1024
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+
+    DB_HOST = os.environ.get("DB_HOST", "127.0.0.1")
+    DB_PORT = _int("DB_PORT", 3306)
+    DB_USER = os.environ.get("DB_USER", "root")
+    DB_PASSWORD = os.environ.get("DB_PASSWORD", "")
+    DB_NAME = os.environ.get("DB_NAME", "payments")
+    DB_POOL_SIZE = _int("DB_POOL_SIZE", 4)
+    DB_POOL_WAIT_SECONDS = float(os.environ.get("DB_POOL_WAIT_SECONDS") or 2)
+    DB_CONNECT_TIMEOUT = _int("DB_CONNECT_TIMEOUT", 3)
+
+    CARD_NUMBER_KEYS = os.environ.get("CARD_NUMBER_KEYS")
+    CARD_CVC_KEYS = os.environ.get("CARD_CVC_KEYS")
+    CARD_FINGERPRINT_KEY = os.environ.get("CARD_FINGERPRINT_KEY")
+
+    IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+    IDEMPOTENCY_STALE_SECONDS = 60
+
+
+class TestConfig(Config):
+    """Settings for the test suite: its own database, throwaway keys."""
+
+    TESTING = True
+    APP_ENV = "test"
+    DB_NAME = os.environ.get("TEST_DB_NAME", "payments_test")
+    DB_POOL_WAIT_SECONDS = 0.5
+    CARD_NUMBER_KEYS = "1:" + generate_key()
+    CARD_CVC_KEYS = "1:" + generate_key()
+    CARD_FINGERPRINT_KEY = generate_key()
+
+
+def load_keys(config: dict) -> dict:
+    """Parse the three card keys from a config mapping; raise KeyConfigError if any is bad."""
+    return {
+        "card_number": parse_keyring("CARD_NUMBER_KEYS", config.get("CARD_NUMBER_KEYS")),
+        "card_cvc": parse_keyring("CARD_CVC_KEYS", config.get("CARD_CVC_KEYS")),
+        "fingerprint": parse_key("CARD_FINGERPRINT_KEY", config.get("CARD_FINGERPRINT_KEY")),
+    }

@@ -1,0 +1,90 @@
+"""SQL for payments: plain functions over a cursor, dicts out. Reads never touch ciphertexts."""
+
+from datetime import datetime
+
+from mysql.connector import errorcode
+from mysql.connector.errors import IntegrityError
+
+from utils.errors import ValidationFailed
+
+COLUMNS = (
+    "id, user_id, amount, currency, payment_method, card_last4, card_brand,"
+    " card_fingerprint, card_expiry, status, description, created_at, updated_at"
+)
+STORED = (
+    "user_id",
+    "amount",
+    "currency",
+    "payment_method",
+    "card_no_encrypted",
+    "card_last4",
+    "card_brand",
+    "card_fingerprint",
+    "card_expiry",
+    "card_cvc_encrypted",
+    "status",
+    "description",
+)
+FILTERS = ("user_id", "status", "card_fingerprint")
+UPDATABLE = frozenset(STORED)
+
+
+def create_payment(cursor, record: dict, now: datetime) -> dict:
+    """Insert a payment from its stored columns and return the public row."""
+    placeholders = ", ".join(["%s"] * (len(STORED) + 2))
+    try:
+        cursor.execute(
+            f"INSERT INTO payments ({', '.join(STORED)}, created_at, updated_at) VALUES ({placeholders})",
+            (*(record[name] for name in STORED), now, now),
+        )
+    except IntegrityError as error:
+        if error.errno == errorcode.ER_NO_REFERENCED_ROW_2:
+            raise ValidationFailed(errors={"user_id": "must name an existing user"}) from error
+        raise
+    return {"id": cursor.lastrowid, **record, "created_at": now, "updated_at": now}
+
+
+def get_payment(cursor, payment_id: int) -> dict | None:
+    """Return one payment's public columns, or None."""
+    cursor.execute(f"SELECT {COLUMNS} FROM payments WHERE id = %s", (payment_id,))
+    return cursor.fetchone()
+
+
+def lock_payment(cursor, payment_id: int) -> dict | None:
+    """Return a payment with every stored column, locked until the transaction ends."""
+    cursor.execute(
+        f"SELECT id, {', '.join(STORED)}, created_at, updated_at FROM payments WHERE id = %s FOR UPDATE", (payment_id,)
+    )
+    return cursor.fetchone()
+
+
+def list_payments(cursor, filters: dict, after: int, limit: int) -> list[dict]:
+    """Return up to `limit` payments matching `filters` with ids above `after`, in id order."""
+    conditions = [f"{name} = %s" for name in FILTERS if name in filters]
+    where = " AND ".join(["id > %s", *conditions])
+    values = [after, *(filters[name] for name in FILTERS if name in filters), limit]
+    cursor.execute(f"SELECT {COLUMNS} FROM payments WHERE {where} ORDER BY id LIMIT %s", values)
+    return cursor.fetchall()
+
+
+def update_payment(cursor, payment_id: int, columns: dict, now: datetime) -> None:
+    """Apply column changes to a payment."""
+    unknown = set(columns) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = %s" for name in columns)
+    try:
+        cursor.execute(
+            f"UPDATE payments SET {assignments}, updated_at = %s WHERE id = %s",
+            (*columns.values(), now, payment_id),
+        )
+    except IntegrityError as error:
+        if error.errno == errorcode.ER_NO_REFERENCED_ROW_2:
+            raise ValidationFailed(errors={"user_id": "must name an existing user"}) from error
+        raise
+
+
+def delete_payment(cursor, payment_id: int) -> bool:
+    """Delete a payment; return whether one was deleted."""
+    cursor.execute("DELETE FROM payments WHERE id = %s", (payment_id,))
+    return cursor.rowcount == 1

@@ -1,0 +1,84 @@
+"""The /payments resource."""
+
+from flask import Blueprint, current_app, jsonify, url_for
+
+from db import reading, transaction
+from models import payment_model
+from routes.filters import payment_filters
+from schemas.payment_schema import dump_payment, load_new_payment, load_payment_changes
+from utils.errors import NotFound
+from utils.formatting import utc_now
+from utils.http import created, json_body, no_content, page_args, page_response, parse_id
+from utils.idempotency import idempotent, remember_response
+from utils.payment_rules import new_payment_record, plan_update
+
+bp = Blueprint("payments", __name__, url_prefix="/payments")
+
+
+@bp.after_request
+def forbid_caching(response):
+    """Keep payment data out of every cache."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def card_keys() -> dict:
+    """Return the app's card keys."""
+    return current_app.extensions["card_keys"]
+
+
+@bp.get("")
+def list_payments():
+    """List payments in id order, one keyset page at a time, optionally filtered."""
+    limit, after = page_args()
+    filters = payment_filters()
+    with reading() as cursor:
+        payments = payment_model.list_payments(cursor, filters, after, limit + 1)
+    return page_response(payments, limit, dump_payment, "payments.list_payments", **filters)
+
+
+@bp.post("")
+@idempotent
+def create_payment():
+    """Create a payment; card number and CVC are encrypted before they are stored."""
+    record = new_payment_record(load_new_payment(json_body()), card_keys())
+    with transaction() as cursor:
+        payment = payment_model.create_payment(cursor, record, utc_now())
+        response = created(dump_payment(payment), url_for("payments.get_payment", payment_id=payment["id"]))
+        remember_response(cursor, response)
+    return response
+
+
+@bp.get("/<payment_id>")
+def get_payment(payment_id: str):
+    """Return one payment, its card masked."""
+    with reading() as cursor:
+        payment = payment_model.get_payment(cursor, parse_id(payment_id))
+    if payment is None:
+        raise NotFound("No payment has this id.")
+    return jsonify(dump_payment(payment))
+
+
+@bp.route("/<payment_id>", methods=["PUT", "PATCH"])
+def update_payment(payment_id: str):
+    """Change the fields given of a payment, following its status lifecycle."""
+    payment_id = parse_id(payment_id)
+    changes = load_payment_changes(json_body())
+    with transaction() as cursor:
+        payment = payment_model.lock_payment(cursor, payment_id)
+        if payment is None:
+            raise NotFound("No payment has this id.")
+        columns = plan_update(payment, changes, card_keys())
+        if columns:
+            payment = {**payment, **columns, "updated_at": utc_now()}
+            payment_model.update_payment(cursor, payment_id, columns, payment["updated_at"])
+    return jsonify(dump_payment(payment))
+
+
+@bp.delete("/<payment_id>")
+def delete_payment(payment_id: str):
+    """Delete a payment."""
+    with reading() as cursor:
+        if not payment_model.delete_payment(cursor, parse_id(payment_id)):
+            raise NotFound("No payment has this id.")
+    return no_content()

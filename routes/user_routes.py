@@ -1,0 +1,82 @@
+"""The /users resource."""
+
+from flask import Blueprint, jsonify, url_for
+
+from db import reading, transaction
+from models import payment_model, user_model
+from routes.filters import payment_filters
+from schemas.payment_schema import dump_payment
+from schemas.user_schema import dump_user, load_new_user, load_user_changes
+from utils.errors import NotFound
+from utils.formatting import utc_now
+from utils.http import created, json_body, no_content, page_args, page_response, parse_id
+from utils.idempotency import idempotent, remember_response
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+
+
+@bp.get("")
+def list_users():
+    """List users in id order, one keyset page at a time."""
+    limit, after = page_args()
+    with reading() as cursor:
+        users = user_model.list_users(cursor, after, limit + 1)
+    return page_response(users, limit, dump_user, "users.list_users")
+
+
+@bp.post("")
+@idempotent
+def create_user():
+    """Create a user."""
+    user = load_new_user(json_body())
+    with transaction() as cursor:
+        user = user_model.create_user(cursor, user, utc_now())
+        response = created(dump_user(user), url_for("users.get_user", user_id=user["id"]))
+        remember_response(cursor, response)
+    return response
+
+
+@bp.get("/<user_id>")
+def get_user(user_id: str):
+    """Return one user."""
+    with reading() as cursor:
+        user = user_model.get_user(cursor, parse_id(user_id))
+    if user is None:
+        raise NotFound("No user has this id.")
+    return jsonify(dump_user(user))
+
+
+@bp.route("/<user_id>", methods=["PUT", "PATCH"])
+def update_user(user_id: str):
+    """Change the fields given of a user."""
+    user_id = parse_id(user_id)
+    changes = load_user_changes(json_body())
+    with transaction() as cursor:
+        user = user_model.get_user(cursor, user_id, for_update=True)
+        if user is None:
+            raise NotFound("No user has this id.")
+        now = utc_now()
+        user_model.update_user(cursor, user_id, changes, now)
+    return jsonify(dump_user({**user, **changes, "updated_at": now}))
+
+
+@bp.delete("/<user_id>")
+def delete_user(user_id: str):
+    """Delete a user who has no payments."""
+    with reading() as cursor:
+        if not user_model.delete_user(cursor, parse_id(user_id)):
+            raise NotFound("No user has this id.")
+    return no_content()
+
+
+@bp.get("/<user_id>/payments")
+def list_user_payments(user_id: str):
+    """List one user's payments in id order, one keyset page at a time."""
+    user_id = parse_id(user_id)
+    limit, after = page_args()
+    filters = payment_filters(allowed=("status", "card_fingerprint"))
+    with reading() as cursor:
+        if user_model.get_user(cursor, user_id) is None:
+            raise NotFound("No user has this id.")
+        payments = payment_model.list_payments(cursor, {**filters, "user_id": user_id}, after, limit + 1)
+    return page_response(payments, limit, dump_payment, "users.list_user_payments", user_id=user_id, **filters)

@@ -1,0 +1,55 @@
+-- The Payments API schema: the one source of truth, safe to apply again (idempotent).
+-- Applied by `flask --app app init-db` (and by `make run`). MySQL 8 or MariaDB 10.6+.
+
+CREATE TABLE IF NOT EXISTS users (
+    id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    name        VARCHAR(100)    NOT NULL,
+    email       VARCHAR(254)    NOT NULL,
+    phone       VARCHAR(32)     NULL,
+    country     VARCHAR(64)     NULL,
+    created_at  DATETIME        NOT NULL,
+    updated_at  DATETIME        NOT NULL,
+    PRIMARY KEY (id),
+    UNIQUE KEY users_email (email)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- Card numbers and CVCs are stored only as AES-256-GCM ciphertexts (key version, nonce,
+-- tag, ciphertext). The last four digits, brand and keyed fingerprint are kept in clear so
+-- that reads and lists never decrypt. The CVC is erased when a payment leaves `pending`.
+CREATE TABLE IF NOT EXISTS payments (
+    id                  BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    user_id             BIGINT UNSIGNED NOT NULL,
+    amount              DECIMAL(16, 4)  NOT NULL,
+    currency            CHAR(3)         NOT NULL,
+    payment_method      VARCHAR(16)     NOT NULL,
+    card_no_encrypted   VARBINARY(64)   NULL,
+    card_last4          CHAR(4)         NULL,
+    card_brand          VARCHAR(16)     NULL,
+    card_fingerprint    CHAR(64)        NULL,
+    card_expiry         DATE            NULL,
+    card_cvc_encrypted  VARBINARY(64)   NULL,
+    status              VARCHAR(16)     NOT NULL,
+    description         VARCHAR(255)    NULL,
+    created_at          DATETIME        NOT NULL,
+    updated_at          DATETIME        NOT NULL,
+    PRIMARY KEY (id),
+    KEY payments_user_id (user_id, id),
+    KEY payments_status (status, id),
+    KEY payments_card_fingerprint (card_fingerprint, id),
+    -- Payments are financial records: a user who has any cannot be deleted.
+    CONSTRAINT payments_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE RESTRICT
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- Idempotency-Key records, so that a retried POST is answered, not repeated, across
+-- workers and restarts. `request_hash` is an HMAC of the body under the fingerprint key:
+-- no card data is stored here, and none can be recovered from it.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key_hash        BINARY(32)      NOT NULL,
+    request_hash    BINARY(32)      NOT NULL,
+    response_status SMALLINT        NULL,
+    response_body   MEDIUMTEXT      NULL,
+    location        VARCHAR(255)    NULL,
+    created_at      DATETIME        NOT NULL,
+    PRIMARY KEY (key_hash),
+    KEY idempotency_keys_created_at (created_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;

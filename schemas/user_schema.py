@@ -1,0 +1,69 @@
+"""Loading user input and dumping user rows."""
+
+import re
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from schemas.fields import FieldError, load_fields, nullable, redact_digits, require_string, text
+from utils.errors import ValidationFailed
+from utils.formatting import iso_utc
+
+READ_ONLY = ("id", "created_at", "updated_at")
+_PHONE = re.compile(r"\+?[0-9 ()\-]+", re.ASCII)
+
+
+def email_address(value: Any) -> str:
+    """Return a syntactically valid email address, lower-cased."""
+    value = require_string(value).strip()
+    if len(value) > 254:
+        raise FieldError("must be at most 254 characters long")
+    try:
+        address = validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise FieldError(f"must be a valid email address: {redact_digits(str(error))}") from error
+    return address.lower()
+
+
+def phone_number(value: Any) -> str:
+    """Return a phone number of 7-15 digits (optional leading +, spaces, dashes, parentheses)."""
+    value = require_string(value).strip()
+    digits = sum(char.isdigit() for char in value)
+    if len(value) > 32 or not _PHONE.fullmatch(value) or not 7 <= digits <= 15:
+        raise FieldError("must have 7 to 15 digits, an optional leading +, and only spaces, dashes or parentheses")
+    return value
+
+
+VALIDATORS = {
+    "name": text(1, 100),
+    "email": email_address,
+    "phone": nullable(phone_number),
+    "country": nullable(text(2, 64)),
+}
+
+
+def load_new_user(data: dict) -> dict:
+    """Validate a create request; return the user's fields."""
+    user = load_fields(data, VALIDATORS, required=("name", "email"), read_only=READ_ONLY)
+    return {"phone": None, "country": None, **user}
+
+
+def load_user_changes(data: dict) -> dict:
+    """Validate an update request; return the fields to change (at least one)."""
+    changes = load_fields(data, VALIDATORS, read_only=READ_ONLY)
+    if not changes:
+        raise ValidationFailed("Give at least one field to change.", errors={"body": "has no field to change"})
+    return changes
+
+
+def dump_user(user: dict) -> dict:
+    """Return the public representation of a user row."""
+    return {
+        "id": user["id"],
+        "name": user["name"],
+        "email": user["email"],
+        "phone": user["phone"],
+        "country": user["country"],
+        "created_at": iso_utc(user["created_at"]),
+        "updated_at": iso_utc(user["updated_at"]),
+    }

@@ -1,0 +1,147 @@
+"""Card data protection: AES-256-GCM encryption, keyed fingerprints, masking and Luhn."""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+
+from Crypto.Cipher import AES
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+TAG_BYTES = 16
+HEADER_BYTES = 1  # the key version
+
+
+class KeyConfigError(ValueError):
+    """A key variable is missing or malformed."""
+
+
+class DecryptionError(ValueError):
+    """A stored value failed its authentication tag or names an unknown key."""
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """AES keys by version; the highest version encrypts, every version decrypts."""
+
+    keys: dict[int, bytes]
+
+    @property
+    def current_version(self) -> int:
+        """Return the version that new values are encrypted under."""
+        return max(self.keys)
+
+    def encrypt(self, plaintext: str, context: bytes) -> bytes:
+        """Encrypt under the newest key, binding the value to `context`."""
+        version = self.current_version
+        nonce = os.urandom(NONCE_BYTES)
+        cipher = AES.new(self.keys[version], AES.MODE_GCM, nonce=nonce)
+        cipher.update(_associated_data(version, context))
+        ciphertext, tag = cipher.encrypt_and_digest(plaintext.encode())
+        return bytes([version]) + nonce + tag + ciphertext
+
+    def decrypt(self, stored: bytes, context: bytes) -> str:
+        """Decrypt a value made by `encrypt` with the same context, checking its tag."""
+        stored = bytes(stored)
+        if len(stored) < HEADER_BYTES + NONCE_BYTES + TAG_BYTES:
+            raise DecryptionError("stored value is too short")
+        version = stored[0]
+        key = self.keys.get(version)
+        if key is None:
+            raise DecryptionError(f"no key configured for version {version}")
+        nonce = stored[1 : 1 + NONCE_BYTES]
+        tag = stored[1 + NONCE_BYTES : 1 + NONCE_BYTES + TAG_BYTES]
+        cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
+        cipher.update(_associated_data(version, context))
+        try:
+            return cipher.decrypt_and_verify(stored[HEADER_BYTES + NONCE_BYTES + TAG_BYTES :], tag).decode()
+        except ValueError as error:
+            raise DecryptionError("authentication tag check failed") from error
+
+    @staticmethod
+    def version_of(stored: bytes) -> int:
+        """Return the key version a stored value was encrypted under."""
+        return bytes(stored)[0]
+
+
+def _associated_data(version: int, context: bytes) -> bytes:
+    """Return the GCM associated data: the key version and the value's context."""
+    return b"v%d|" % version + context
+
+
+def parse_keyring(name: str, value: str | None) -> Keyring:
+    """Parse `version:base64key[,version:base64key…]` into a Keyring."""
+    if not value or not value.strip():
+        raise KeyConfigError(f"{name} is not set; run `make run` once or see .env.example.")
+    keys = {}
+    for item in value.split(","):
+        version_text, _, key_text = item.strip().partition(":")
+        if not version_text.isdigit() or not 1 <= int(version_text) <= 255:
+            raise KeyConfigError(f"{name}: each entry must be `version:base64key`, version 1-255.")
+        keys[int(version_text)] = parse_key(name, key_text)
+    return Keyring(keys)
+
+
+def parse_key(name: str, value: str | None) -> bytes:
+    """Decode one base64 key of exactly 32 bytes."""
+    try:
+        key = base64.b64decode((value or "").strip(), validate=True)
+    except binascii.Error:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise KeyConfigError(f"{name} must hold base64-encoded {KEY_BYTES}-byte keys.")
+    return key
+
+
+def generate_key() -> str:
+    """Return a fresh random key, base64-encoded."""
+    return base64.b64encode(os.urandom(KEY_BYTES)).decode()
+
+
+def fingerprint_card(card_number: str, key: bytes) -> str:
+    """Return the keyed fingerprint (HMAC-SHA-256, hex) of a card number."""
+    return hmac.new(key, card_number.encode(), hashlib.sha256).hexdigest()
+
+
+def mask_card(last4: str) -> str:
+    """Return the masked form of a card number from its last four digits."""
+    return f"XXXX-XXXX-XXXX-{last4}"
+
+
+def luhn_valid(digits: str) -> bool:
+    """Return whether a string of digits passes the Luhn check."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+# (brand, prefix ranges, inclusive) in match order: the more specific ranges first.
+_BRAND_RANGES = (
+    ("amex", ((34, 34), (37, 37))),
+    ("visa", ((4, 4),)),
+    ("mastercard", ((51, 55), (2221, 2720))),
+    ("rupay", ((6521, 6522),)),
+    ("discover", ((6011, 6011), (644, 649), (65, 65), (622126, 622925))),
+    ("rupay", ((60, 60), (81, 82), (508, 508))),
+    ("jcb", ((3528, 3589),)),
+    ("diners", ((300, 305), (36, 36), (38, 39))),
+    ("unionpay", ((62, 62),)),
+    ("maestro", ((50, 50), (56, 58), (63, 63), (67, 67))),
+)
+
+
+def card_brand(digits: str) -> str:
+    """Return the card network a card number belongs to, or `unknown`."""
+    for brand, ranges in _BRAND_RANGES:
+        for low, high in ranges:
+            prefix = int(digits[: len(str(low))])
+            if low <= prefix <= high:
+                return brand
+    return "unknown"
