@@ -1,0 +1,193 @@
+"""Fixtures: a throwaway database on the configured server, the app, and a live server."""
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import mysql.connector
+import pytest
+
+from app import create_app
+from config import TestConfig
+from db import connection_settings, init_db
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DB_NAME = f"payments_test_{secrets.token_hex(4)}"
+
+
+class SuiteConfig(TestConfig):
+    """TestConfig on this run's own database."""
+
+    DB_NAME = TEST_DB_NAME
+
+
+def config_dict(config_class: type = SuiteConfig) -> dict:
+    """Return a config class's settings as a dict."""
+    return {name: getattr(config_class, name) for name in dir(config_class) if name.isupper()}
+
+
+@pytest.fixture(scope="session")
+def database():
+    """Create this run's database, apply the schema, and drop it at the end."""
+    settings = config_dict()
+    init_db(settings)
+    yield settings
+    cnx = mysql.connector.connect(**connection_settings(settings, with_database=False))
+    cnx.cursor().execute(f"DROP DATABASE IF EXISTS `{TEST_DB_NAME}`")
+    cnx.close()
+
+
+@pytest.fixture(scope="session")
+def app(database):
+    """The application, configured for the test database."""
+    return create_app(SuiteConfig)
+
+
+@pytest.fixture
+def client(app):
+    """A test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A CLI runner for the app's commands."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def sql(database):
+    """Run one SQL statement on the test database over a fresh connection; return the rows."""
+    cnx = mysql.connector.connect(**connection_settings(database))
+
+    def run(statement: str, params: tuple = ()) -> list[dict]:
+        cursor = cnx.cursor(dictionary=True)
+        cursor.execute(statement, params)
+        rows = cursor.fetchall() if cursor.with_rows else []
+        cursor.close()
+        return rows
+
+    yield run
+    cnx.close()
+
+
+def unique_email() -> str:
+    """Return an email address no other test uses."""
+    return f"user-{uuid.uuid4().hex[:12]}@example.com"
+
+
+@pytest.fixture
+def make_user(client):
+    """Create a user through the API; return its JSON."""
+
+    def make(**fields) -> dict:
+        body = {"name": "Test User", "email": unique_email(), "phone": "1234567890", "country": "India", **fields}
+        response = client.post("/users", json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return make
+
+
+def card_payment(user_id: int, **fields) -> dict:
+    """Return a valid card payment body for a user (the seed's sample, pending)."""
+    return {
+        "user_id": user_id,
+        "amount": 500.0,
+        "payment_method": "Credit Card",
+        "card_no": "4111111111111111",
+        "card_expiry": "2099-12-01",
+        "card_cvc": "123",
+        "currency": "INR",
+        "description": "Payment for services",
+        **fields,
+    }
+
+
+@pytest.fixture
+def make_payment(client, make_user):
+    """Create a payment through the API (a new user's, unless given); return its JSON."""
+
+    def make(**fields) -> dict:
+        if "user_id" not in fields:
+            fields["user_id"] = make_user()["id"]
+        response = client.post("/payments", json=card_payment(**fields))
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return make
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_environment(settings: dict, port: int) -> dict:
+    """Return the environment that points a server process at the test database."""
+    names = ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME")
+    names += ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY")
+    return {**os.environ, **{name: str(settings[name]) for name in names}, "PORT": str(port), "WEB_CONCURRENCY": "2"}
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    """Poll /health until it answers 200, or fail."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not become healthy in time")
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A running server: its base URL and the file its logs go to."""
+
+    url: str
+    log_file: Path
+
+
+@pytest.fixture(scope="session")
+def live_server(database, tmp_path_factory):
+    """Serve the app with gunicorn (its production config) on a free port."""
+    port = free_port()
+    log_file = tmp_path_factory.mktemp("live-server") / "server.log"
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "app:create_app()",
+            ],
+            cwd=ROOT,
+            env=server_environment(database, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", log_file)
+    try:
+        wait_until_healthy(server.url, process)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

@@ -1,0 +1,14 @@
+"""The app and the live server answer."""
+
+import urllib.request
+
+
+def test_health_says_the_database_is_up(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "up"}
+
+
+def test_the_live_server_answers_health(live_server):
+    with urllib.request.urlopen(f"{live_server.url}/health") as response:
+        assert response.status == 200
