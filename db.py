@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import mysql.connector
 from flask import Flask, current_app, g
+from flask.cli import with_appcontext
 from mysql.connector import errorcode
 from mysql.connector.pooling import MySQLConnectionPool, PooledMySQLConnection
 
@@ -172,6 +173,7 @@ def init_db(config: dict) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the database and tables from schema.sql (safe to run again)."""
     try:

@@ -96,7 +96,7 @@ def make_user(client):
     return make
 
 
-def card_payment(user_id: int, **fields) -> dict:
+def card_payment(user_id: int, /, **fields) -> dict:
     """Return a valid card payment body for a user (the seed's sample, pending)."""
     return {
         "user_id": user_id,
@@ -116,9 +116,8 @@ def make_payment(client, make_user):
     """Create a payment through the API (a new user's, unless given); return its JSON."""
 
     def make(**fields) -> dict:
-        if "user_id" not in fields:
-            fields["user_id"] = make_user()["id"]
-        response = client.post("/payments", json=card_payment(**fields))
+        user_id = fields.pop("user_id", None) or make_user()["id"]
+        response = client.post("/payments", json=card_payment(user_id, **fields))
         assert response.status_code == 201, response.get_json()
         return response.get_json()
 

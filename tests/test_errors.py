@@ -1,0 +1,109 @@
+"""Every error is application/problem+json, and bad input changes nothing."""
+
+import pytest
+
+from tests.conftest import unique_email
+
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+def assert_problem(response, status: int) -> dict:
+    """Check a response is a problem document with the given status; return it."""
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert PROBLEM_KEYS <= set(problem)
+    assert problem["status"] == status
+    return problem
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b"not json", b"", b'{"name": "a",}', b"\xff\xfe{}", b'{"a": 1} trailing', b"[" * 100000 + b"]" * 100000],
+)
+def test_malformed_json_is_400(client, body):
+    response = client.post("/users", data=body, content_type="application/json")
+    assert_problem(response, 400 if len(body) < 64 * 1024 else 413)
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"text"', b"42", b"null", b"true"])
+def test_json_that_is_not_an_object_is_400(client, body):
+    assert_problem(client.post("/payments", data=body, content_type="application/json"), 400)
+
+
+def test_deeply_nested_json_is_400_not_500(client):
+    body = b'{"name":' + b"[" * 20000 + b"]" * 20000 + b"}"
+    assert_problem(client.post("/users", data=body, content_type="application/json"), 400)
+
+
+def test_a_duplicate_key_is_400(client, sql):
+    email = unique_email()
+    body = f'{{"name": "A", "email": "{email}", "email": "other@example.com"}}'
+    assert_problem(client.post("/users", data=body, content_type="application/json"), 400)
+    assert sql("SELECT id FROM users WHERE email = %s", (email,)) == []
+
+
+def test_a_huge_integer_is_rejected_cleanly(client):
+    body = '{"user_id": ' + "9" * 5000 + ', "amount": 1}'
+    assert_problem(client.post("/payments", data=body, content_type="application/json"), 400)
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/xml"])
+def test_a_body_that_is_not_json_is_415(client, content_type):
+    kwargs = {"content_type": content_type} if content_type else {}
+    assert_problem(client.post("/users", data=b'{"name": "a"}', **kwargs), 415)
+
+
+def test_json_with_a_charset_parameter_is_accepted(client):
+    body = f'{{"name": "A", "email": "{unique_email()}"}}'
+    assert client.post("/users", data=body, content_type="application/json; charset=utf-8").status_code == 201
+
+
+def test_a_body_over_64_kib_is_413(client):
+    body = '{"name": "' + "x" * (65 * 1024) + '"}'
+    assert_problem(client.post("/users", data=body, content_type="application/json"), 413)
+
+
+def test_an_unknown_url_is_a_404_problem(client):
+    assert_problem(client.get("/nowhere"), 404)
+
+
+def test_a_wrong_method_is_405_with_allow(client):
+    response = client.delete("/payments")
+    assert_problem(response, 405)
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
+def test_a_422_names_fields_but_never_echoes_card_data(client):
+    body = {"user_id": 1, "amount": 1, "currency": "INR", "payment_method": "UPI", "card_no": "4111111111111111"}
+    body["4111111111111111"] = "key"
+    response = client.post("/payments", json=body)
+    problem = assert_problem(response, 422)
+    assert "4111111111111111" not in response.get_data(as_text=True)
+    assert "card_no" in problem["errors"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Robert'); DROP TABLE users;--", '" OR "1"="1', "\\", "%_", "ñandú 🦙 名前", "<script>alert(1)</script>"],
+)
+def test_sql_metacharacters_and_unicode_are_stored_verbatim(client, sql, value):
+    response = client.post("/users", json={"name": value, "email": unique_email()})
+    assert response.status_code == 201
+    user_id = response.get_json()["id"]
+    assert sql("SELECT name FROM users WHERE id = %s", (user_id,)) == [{"name": value}]
+    assert client.get(f"/users/{user_id}").get_json()["name"] == value
+
+
+def test_a_lone_surrogate_is_422_not_500(client):
+    body = '{"name": "\\ud800", "email": "' + unique_email() + '"}'
+    problem = assert_problem(client.post("/users", data=body, content_type="application/json"), 422)
+    assert "name" in problem["errors"]
+
+
+def test_responses_carry_a_request_id_and_nosniff(client):
+    response = client.get("/health", headers={"X-Request-Id": "abc-123"})
+    assert response.headers["X-Request-Id"] == "abc-123"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    generated = client.get("/health", headers={"X-Request-Id": "bad id with spaces"}).headers["X-Request-Id"]
+    assert generated != "bad id with spaces" and len(generated) == 32

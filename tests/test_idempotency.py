@@ -1,0 +1,105 @@
+"""Idempotency-Key on POST /payments and POST /users."""
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.conftest import card_payment, unique_email
+
+
+def new_key() -> str:
+    """Return a fresh Idempotency-Key."""
+    return str(uuid.uuid4())
+
+
+def test_a_repeated_payment_is_replayed_and_creates_nothing(client, sql, make_user):
+    user = make_user()
+    body, headers = card_payment(user["id"]), {"Idempotency-Key": new_key()}
+    first = client.post("/payments", json=body, headers=headers)
+    again = client.post("/payments", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+    assert "Idempotent-Replayed" not in first.headers
+    assert len(sql("SELECT id FROM payments WHERE user_id = %s", (user["id"],))) == 1
+
+
+def test_the_same_key_with_another_body_is_422(client, sql, make_user):
+    user = make_user()
+    headers = {"Idempotency-Key": new_key()}
+    client.post("/payments", json=card_payment(user["id"]), headers=headers)
+    response = client.post("/payments", json=card_payment(user["id"], amount=501), headers=headers)
+    assert response.status_code == 422
+    assert response.get_json()["type"] == "/problems/idempotency-key-reused"
+    assert len(sql("SELECT id FROM payments WHERE user_id = %s", (user["id"],))) == 1
+
+
+def test_a_user_create_is_idempotent_too(client):
+    body, headers = {"name": "Idem", "email": unique_email()}, {"Idempotency-Key": new_key()}
+    first = client.post("/users", json=body, headers=headers)
+    again = client.post("/users", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["id"] == first.get_json()["id"]
+
+
+def test_keys_are_scoped_to_the_endpoint(client, make_user):
+    key = new_key()
+    user = client.post("/users", json={"name": "A", "email": unique_email()}, headers={"Idempotency-Key": key})
+    payment = client.post("/payments", json=card_payment(user.get_json()["id"]), headers={"Idempotency-Key": key})
+    assert payment.status_code == 201 and "Idempotent-Replayed" not in payment.headers
+
+
+def test_a_failed_request_frees_its_key_for_a_retry(client, make_user):
+    headers = {"Idempotency-Key": new_key()}
+    missing_user = client.post("/payments", json=card_payment(999999999), headers=headers)
+    assert missing_user.status_code == 422
+    retried = client.post("/payments", json=card_payment(make_user()["id"]), headers=headers)
+    assert retried.status_code == 201
+
+
+def test_a_request_whose_twin_is_in_flight_is_409(client, sql, make_user):
+    key = new_key()
+    body = card_payment(make_user()["id"])
+    client.post("/payments", json=body, headers={"Idempotency-Key": key})
+    sql("UPDATE idempotency_keys SET response_status = NULL WHERE response_body LIKE %s", (f"%{body['user_id']}%",))
+    response = client.post("/payments", json=body, headers={"Idempotency-Key": key})
+    assert response.status_code == 409
+    assert response.get_json()["type"] == "/problems/idempotency-in-flight"
+
+
+def test_an_expired_key_is_forgotten(client, sql, make_user):
+    key, user = new_key(), make_user()
+    client.post("/payments", json=card_payment(user["id"]), headers={"Idempotency-Key": key})
+    sql(
+        "UPDATE idempotency_keys SET created_at = created_at - INTERVAL 25 HOUR WHERE response_body LIKE %s",
+        (f"%{user['id']}%",),
+    )
+    again = client.post("/payments", json=card_payment(user["id"]), headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert len(sql("SELECT id FROM payments WHERE user_id = %s", (user["id"],))) == 2
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "naïve"])
+def test_a_malformed_key_is_400(client, make_user, key):
+    response = client.post("/payments", json=card_payment(make_user()["id"]), headers={"Idempotency-Key": key})
+    assert response.status_code == 400
+
+
+def test_concurrent_twins_create_exactly_one_payment(live_server, sql, make_user):
+    user = make_user()
+    body, headers = card_payment(user["id"]), {"Idempotency-Key": new_key()}
+
+    def post(_):
+        return requests.post(f"{live_server.url}/payments", json=body, headers=headers, timeout=10)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(post, range(8)))
+    statuses = sorted(response.status_code for response in responses)
+    assert set(statuses) <= {201, 409}
+    assert 201 in statuses
+    assert len(sql("SELECT id FROM payments WHERE user_id = %s", (user["id"],))) == 1
+    created_ids = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert len(created_ids) == 1
