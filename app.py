@@ -9,6 +9,7 @@ import mysql.connector
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+import commands
 import db
 from config import Config, load_keys
 from routes import payment_routes, user_routes
@@ -28,6 +29,7 @@ def create_app(config_class: type = Config) -> Flask:
     configure_logging(app.config["LOG_LEVEL"])
     register_keys(app)
     db.init_app(app)
+    commands.init_app(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_request_hooks(app)

@@ -88,3 +88,22 @@ def delete_payment(cursor, payment_id: int) -> bool:
     """Delete a payment; return whether one was deleted."""
     cursor.execute("DELETE FROM payments WHERE id = %s", (payment_id,))
     return cursor.rowcount == 1
+
+
+def encrypted_batch(cursor, after: int, limit: int) -> list[dict]:
+    """Return the next rows holding card ciphertexts, with ids above `after`, in id order."""
+    cursor.execute(
+        "SELECT id, card_fingerprint, card_no_encrypted, card_cvc_encrypted FROM payments"
+        " WHERE id > %s AND (card_no_encrypted IS NOT NULL OR card_cvc_encrypted IS NOT NULL)"
+        " ORDER BY id LIMIT %s",
+        (after, limit),
+    )
+    return cursor.fetchall()
+
+
+def replace_ciphertext(cursor, payment_id: int, column: str, old: bytes, new: bytes) -> bool:
+    """Swap one ciphertext for another unless the row changed meanwhile; return whether it did."""
+    if column not in ("card_no_encrypted", "card_cvc_encrypted"):
+        raise ValueError(f"not a ciphertext column: {column}")
+    cursor.execute(f"UPDATE payments SET {column} = %s WHERE id = %s AND {column} = %s", (new, payment_id, old))
+    return cursor.rowcount == 1

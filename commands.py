@@ -1,0 +1,54 @@
+"""Operational CLI commands: `flask --app app rotate-keys`, `flask --app app purge-idempotency-keys`."""
+
+from datetime import timedelta
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from db import reading, transaction
+from models import idempotency_model
+from utils.formatting import utc_now
+from utils.key_rotation import RotationReport, rotate_keys
+
+
+def _print_progress(report: RotationReport) -> None:
+    """Print where a rotation has got to, so an interrupted run can resume with --after."""
+    click.echo(
+        f"rotated {report.rotated}, already current {report.current},"
+        f" failed {len(report.failed)}; up to id {report.last_id}"
+    )
+
+
+@click.command("rotate-keys")
+@click.option("--after", default=0, show_default=True, help="Resume after this payment id.")
+@click.option("--batch-size", default=500, show_default=True, help="Rows per transaction.")
+@with_appcontext
+def rotate_keys_command(after: int, batch_size: int) -> None:
+    """Re-encrypt card data under the newest key versions; report values that fail their tag."""
+    keys = current_app.extensions["card_keys"]
+    report = rotate_keys(transaction, keys, after=after, batch_size=batch_size, progress=_print_progress)
+    click.echo(
+        f"Done: {report.rotated} values re-encrypted, {report.current} already current,"
+        f" {report.skipped_changed} changed meanwhile (left as written), {len(report.failed)} failed."
+    )
+    for payment_id, column in report.failed:
+        click.echo(f"  payment {payment_id}: {column} failed its authentication tag or names an unknown key", err=True)
+    if report.failed:
+        raise SystemExit(1)
+
+
+@click.command("purge-idempotency-keys")
+@with_appcontext
+def purge_idempotency_keys_command() -> None:
+    """Delete Idempotency-Key records older than their 24-hour lifetime."""
+    before = utc_now() - timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"])
+    with reading() as cursor:
+        deleted = idempotency_model.purge_keys(cursor, before)
+    click.echo(f"Deleted {deleted} expired idempotency records.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the operational commands."""
+    app.cli.add_command(rotate_keys_command)
+    app.cli.add_command(purge_idempotency_keys_command)
