@@ -13,3 +13,6 @@ graceful_timeout = 10
 keepalive = 5
 # Each worker opens its own database pool lazily: sockets made before fork are shared.
 preload_app = False
+# Unused here, and its default path is one per user: make run beside the tests' live
+# server would fight over it.
+control_socket_disable = True

@@ -29,11 +29,12 @@ def new_key() -> str:
 def env_text() -> str:
     """Return the contents of a new .env file."""
     date = datetime.now(UTC).strftime("%Y-%m-%d")
-    return HEADER.format(date=date) + (
-        f"CARD_NUMBER_KEYS=1:{new_key()}\n"
-        f"CARD_CVC_KEYS=1:{new_key()}\n"
-        f"CARD_FINGERPRINT_KEY={new_key()}\n"
-    )
+    keys = [
+        f"CARD_NUMBER_KEYS=1:{new_key()}",
+        f"CARD_CVC_KEYS=1:{new_key()}",
+        f"CARD_FINGERPRINT_KEY={new_key()}",
+    ]
+    return HEADER.format(date=date) + "\n".join(keys) + "\n"
 
 
 def write_env(path: Path) -> bool:
