@@ -6,11 +6,13 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from utils.crypto_utils import luhn_valid
 from utils.errors import ValidationFailed
 
 MAX_ID = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LONG_DIGIT_RUN = re.compile(r"\d{6,}")
+_DIGIT_RUN = re.compile(r"[0-9](?:[ \-]?[0-9])*", re.ASCII)
 
 
 class FieldError(ValueError):
@@ -34,6 +36,15 @@ def require_string(value: Any) -> str:
     return value
 
 
+def holds_card_number(value: str) -> bool:
+    """Return whether free text holds what looks like a card number (12-19 digits passing Luhn)."""
+    for run in _DIGIT_RUN.findall(value):
+        digits = run.replace(" ", "").replace("-", "")
+        if 12 <= len(digits) <= 19 and luhn_valid(digits):
+            return True
+    return False
+
+
 def text(min_length: int, max_length: int, *, strip: bool = True, multiline: bool = False) -> Validator:
     """Build a validator for a string of bounded length with no control characters."""
 
@@ -46,6 +57,8 @@ def text(min_length: int, max_length: int, *, strip: bool = True, multiline: boo
         control = _CONTROL if multiline else re.compile(r"[\x00-\x1f\x7f]")
         if control.search(value):
             raise FieldError("must not contain control characters")
+        if holds_card_number(value):
+            raise FieldError("must not contain a card number")
         return value
 
     return validate

@@ -5,7 +5,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from schemas.fields import FieldError, load_fields, nullable, redact_digits, require_string, text
+from schemas.fields import FieldError, holds_card_number, load_fields, nullable, redact_digits, require_string, text
 from utils.errors import ValidationFailed
 from utils.formatting import iso_utc
 
@@ -22,6 +22,8 @@ def email_address(value: Any) -> str:
         address = validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as error:
         raise FieldError(f"must be a valid email address: {redact_digits(str(error))}") from error
+    if holds_card_number(address):
+        raise FieldError("must not contain a card number")
     return address.lower()
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from db import connection_settings, init_db
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB_NAME = f"payments_test_{secrets.token_hex(4)}"
+# Letters only: a long digit run in an address could pass Luhn and be refused as a card number.
+HEX_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
 
 
 class SuiteConfig(TestConfig):
@@ -80,7 +81,7 @@ def sql(database):
 
 def unique_email() -> str:
     """Return an email address no other test uses."""
-    return f"user-{uuid.uuid4().hex[:12]}@example.com"
+    return f"user-{secrets.token_hex(6).translate(HEX_TO_LETTERS)}@example.com"
 
 
 @pytest.fixture
@@ -190,3 +191,17 @@ def live_server(database, tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def fuzz_user(app):
+    """A user that fuzzing tests write to (module-scoped: hypothesis reuses it across examples)."""
+    response = app.test_client().post("/users", json={"name": "Fuzz", "email": unique_email()})
+    return response.get_json()
+
+
+@pytest.fixture(scope="module")
+def fuzz_payment(app, fuzz_user):
+    """A pending card payment that fuzzing tests update."""
+    response = app.test_client().post("/payments", json=card_payment(fuzz_user["id"]))
+    return response.get_json()

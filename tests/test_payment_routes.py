@@ -431,3 +431,16 @@ def test_a_bad_list_parameter_is_400(client, query):
 def test_the_default_page_holds_100_and_the_maximum_1000(client, make_user, make_payment):
     assert client.get("/payments?limit=1000").status_code == 200
     assert client.get("/users?limit=1").status_code == 200
+
+
+@pytest.mark.parametrize("text", ["card 4111111111111111", "4111-1111-1111-1111 thanks", "pay 3782 822463 10005"])
+def test_a_card_number_in_free_text_is_refused_and_not_echoed(client, make_user, text):
+    response = client.post("/payments", json=card_payment(make_user()["id"], description=text))
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["description"] == "must not contain a card number"
+    assert "1111" not in response.get_data(as_text=True).replace("XXXX", "")
+
+
+def test_ordinary_numbers_in_free_text_are_fine(client, make_user):
+    response = client.post("/payments", json=card_payment(make_user()["id"], description="Invoice 2026-0042, 3 items"))
+    assert response.status_code == 201

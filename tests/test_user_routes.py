@@ -190,3 +190,9 @@ def test_a_users_payments_are_listed(client, make_user, make_payment):
 
 def test_the_payments_of_an_unknown_user_are_404(client):
     assert client.get("/users/999999999/payments").status_code == 404
+
+
+def test_a_card_number_in_a_name_or_email_is_refused(client):
+    response = client.post("/users", json={"name": "4111 1111 1111 1111", "email": "4111111111111111@example.com"})
+    assert response.status_code == 422
+    assert set(response.get_json()["errors"]) == {"name", "email"}

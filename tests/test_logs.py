@@ -1,0 +1,67 @@
+"""Logs are JSON lines with request ids, and never hold a card number or a CVC."""
+
+import json
+import logging
+import re
+from types import SimpleNamespace
+
+import requests
+
+from tests.conftest import card_payment, unique_email
+
+CARD, CVC = "378282246310005", "7391"
+CARD_DATA = re.compile(r"3782[\s-]*8224[\s-]*6310[\s-]*005|(?<![\w.])7391(?![\w.])")
+
+
+def exercise_card_paths(base_url: str, session) -> None:
+    """Create, update, replay and fail requests that all carry the card number and CVC."""
+    user = session.post(f"{base_url}/users", json={"name": "Log", "email": unique_email()}).json()
+    body = card_payment(user["id"], card_no=CARD, card_cvc=CVC)
+    created = session.post(f"{base_url}/payments", json=body, headers={"Idempotency-Key": unique_email()}).json()
+    session.post(f"{base_url}/payments", json={**body, "card_cvc": "12"})
+    session.post(f"{base_url}/payments", json={**body, "payment_method": "UPI"})
+    session.post(f"{base_url}/payments", data=json.dumps(body)[:-5], headers={"Content-Type": "application/json"})
+    session.post(f"{base_url}/payments", data=json.dumps(body), headers={"Content-Type": "text/plain"})
+    session.patch(
+        f"{base_url}/payments/{created['id']}", json={"card_no": CARD, "card_cvc": CVC, "card_expiry": "2099-01"}
+    )
+    session.patch(f"{base_url}/payments/{created['id']}", json={"status": "completed"})
+    session.patch(f"{base_url}/payments/{created['id']}", json={"card_no": CARD, "card_cvc": CVC})
+    session.post(f"{base_url}/payments", json={**body, "user_id": 999999999})
+    session.post(f"{base_url}/payments", json={**body, CARD: CVC})
+
+
+class ClientSession:
+    """Adapts the Flask test client to the calls exercise_card_paths makes."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def _send(self, method, url, **kwargs):
+        if "data" in kwargs:
+            kwargs["content_type"] = kwargs.pop("headers")["Content-Type"]
+        response = getattr(self.client, method)(url, **kwargs)
+        return SimpleNamespace(status_code=response.status_code, json=response.get_json)
+
+    def post(self, url, **kwargs):
+        return self._send("post", url, **kwargs)
+
+    def patch(self, url, **kwargs):
+        return self._send("patch", url, **kwargs)
+
+
+def test_the_live_servers_logs_are_json_with_request_ids_and_no_card_data(live_server):
+    exercise_card_paths(live_server.url, requests.Session())
+    lines = [line for line in live_server.log_file.read_text().splitlines() if line.strip()]
+    request_lines = [json.loads(line) for line in lines if line.startswith("{")]
+    assert any(entry.get("path") == "/payments" and entry.get("request_id") for entry in request_lines)
+    assert not [line for line in lines if CARD_DATA.search(line)]
+
+
+def test_no_log_record_at_any_level_holds_card_data(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    exercise_card_paths("", ClientSession(client))
+    assert caplog.records
+    for record in caplog.records:
+        text = record.getMessage() + json.dumps(vars(record), default=str)
+        assert not CARD_DATA.search(text), record.name

@@ -1,0 +1,54 @@
+"""Concurrent requests against the live server: one winner, consistent state."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.conftest import card_payment, unique_email
+
+
+def send_all(requests_to_send: list) -> list[requests.Response]:
+    """Send requests at once from parallel threads."""
+    with ThreadPoolExecutor(max_workers=len(requests_to_send)) as pool:
+        return list(pool.map(lambda send: send(), requests_to_send))
+
+
+def test_parallel_creates_with_one_email_give_one_201_and_the_rest_409(live_server, sql):
+    email = unique_email()
+    body = {"name": "Racer", "email": email}
+    post = lambda: requests.post(f"{live_server.url}/users", json=body, timeout=10)  # noqa: E731
+    statuses = sorted(response.status_code for response in send_all([post] * 10))
+    assert statuses == [201] + [409] * 9
+    assert len(sql("SELECT id FROM users WHERE email = %s", (email,))) == 1
+
+
+@pytest.mark.parametrize("round_number", range(5))
+def test_conflicting_status_changes_have_exactly_one_winner(live_server, sql, round_number):
+    user = requests.post(f"{live_server.url}/users", json={"name": "R", "email": unique_email()}, timeout=10).json()
+    payment = requests.post(f"{live_server.url}/payments", json=card_payment(user["id"]), timeout=10).json()
+    url = f"{live_server.url}/payments/{payment['id']}"
+    targets = ["completed", "cancelled", "failed"] * 3
+
+    def change_to(target):
+        return lambda: (target, requests.patch(url, json={"status": target}, timeout=10))
+
+    results = send_all([change_to(target) for target in targets])
+    winners = {target for target, response in results if response.status_code == 200}
+    assert len(winners) == 1, [(t, r.status_code) for t, r in results]
+    winner = winners.pop()
+    for target, response in results:
+        assert response.status_code == (200 if target == winner else 409)
+    final = sql("SELECT status, card_cvc_encrypted FROM payments WHERE id = %s", (payment["id"],))
+    assert final == [{"status": winner, "card_cvc_encrypted": None}]
+
+
+def test_parallel_refunds_of_one_payment_refund_it_once(live_server):
+    user = requests.post(f"{live_server.url}/users", json={"name": "R", "email": unique_email()}, timeout=10).json()
+    body = card_payment(user["id"], status="completed")
+    payment = requests.post(f"{live_server.url}/payments", json=body, timeout=10).json()
+    url = f"{live_server.url}/payments/{payment['id']}"
+    refund = lambda: requests.put(url, json={"status": "refunded"}, timeout=10)  # noqa: E731
+    responses = send_all([refund] * 6)
+    assert all(response.status_code == 200 for response in responses)
+    assert requests.get(url, timeout=10).json()["status"] == "refunded"
