@@ -16,6 +16,11 @@ from mysql.connector.pooling import MySQLConnectionPool, PooledMySQLConnection
 
 from utils.errors import ServiceUnavailable
 
+try:  # The C extension's commit() and rollback() raise its own error, not a mysql.connector.Error.
+    from _mysql_connector import MySQLInterfaceError
+except ImportError:  # pure-Python connector
+    MySQLInterfaceError = mysql.connector.errors.InterfaceError
+
 SCHEMA_PATH = Path(__file__).with_name("schema.sql")
 _pool_lock = threading.Lock()
 
@@ -117,7 +122,7 @@ def transaction() -> Iterator:
     cursor = db.cursor(dictionary=True)
     try:
         yield cursor
-        db.commit()
+        _commit(db)
     except BaseException:
         _rollback_quietly(db)
         raise
@@ -135,11 +140,19 @@ def reading() -> Iterator:
         cursor.close()
 
 
+def _commit(db: PooledMySQLConnection) -> None:
+    """Commit, reporting a lost connection as the driver's OperationalError."""
+    try:
+        db.commit()
+    except MySQLInterfaceError as error:
+        raise mysql.connector.errors.OperationalError(str(error), errno=errorcode.CR_SERVER_LOST) from error
+
+
 def _rollback_quietly(db: PooledMySQLConnection) -> None:
     """Roll back; a connection already lost has nothing to roll back."""
     try:
         db.rollback()
-    except mysql.connector.Error:
+    except (mysql.connector.Error, MySQLInterfaceError):
         pass
 
 
