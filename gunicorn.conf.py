@@ -1,6 +1,10 @@
-"""Gunicorn settings for `make run`. PORT and WEB_CONCURRENCY override the defaults."""
+"""Gunicorn settings for `make run`. PORT and WEB_CONCURRENCY (environment or .env) override the defaults."""
 
 import os
+
+from dotenv import load_dotenv
+
+load_dotenv()
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
