@@ -1,0 +1,106 @@
+"""The Postman collection passes when newman runs it against a live server."""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COLLECTION = ROOT / "postman" / "payments-api.postman_collection.json"
+ENVIRONMENT = ROOT / "postman" / "local.postman_environment.json"
+NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
+INSTALL = ROOT / "scripts" / "install_newman.sh"
+SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+# Well-known test card numbers: the only full card numbers allowed in the collection.
+TEST_CARDS = {"4111111111111111", "5555555555554444"}
+
+
+def output_of(result: subprocess.CompletedProcess) -> str:
+    """Return a run's exit status and output (colour codes removed), for an assertion message."""
+    text = f"exit {result.returncode}\n--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+@pytest.fixture(scope="session")
+def newman() -> Path:
+    """Install newman as package-lock.json pins it (a no-op when current); fail, never skip, without it."""
+    result = subprocess.run(["bash", str(INSTALL)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, "scripts/install_newman.sh failed: " + output_of(result)
+    assert NEWMAN.exists(), f"{NEWMAN} is missing after scripts/install_newman.sh"
+    return NEWMAN
+
+
+def requests_of(item: dict) -> list[dict]:
+    """Return every request item under a collection or folder, in order."""
+    if "request" in item:
+        return [item]
+    return [request for child in item["item"] for request in requests_of(child)]
+
+
+def test_newman_runs_the_collection_green_against_a_live_server(newman, live_server, tmp_path):
+    report = tmp_path / "newman-report.json"
+    command = [str(newman), "run", str(COLLECTION), "-e", str(ENVIRONMENT)]
+    command += ["--env-var", f"baseUrl={live_server.url}", "--bail", "--color", "off"]
+    command += ["--reporters", "cli,json", "--reporter-json-export", str(report)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, output_of(result)
+
+    run = json.loads(report.read_text())["run"]
+    assert run["failures"] == [], output_of(result)
+    expected_requests = len(requests_of(json.loads(COLLECTION.read_text())))
+    assert run["stats"]["requests"] == {"total": expected_requests, "pending": 0, "failed": 0}
+    assert run["stats"]["assertions"]["failed"] == 0
+    assert run["stats"]["assertions"]["total"] >= 3 * expected_requests
+
+
+def test_the_collection_is_v2_1_with_a_test_script_on_every_request():
+    collection = json.loads(COLLECTION.read_text())
+    assert collection["info"]["schema"] == SCHEMA
+    for item in requests_of(collection):
+        scripts = ["\n".join(event["script"]["exec"]) for event in item.get("event", []) if event["listen"] == "test"]
+        assert any("pm.test(" in script for script in scripts), f"{item['name']!r} has no pm.test"
+        assert item["request"]["description"], f"{item['name']!r} has no description"
+
+
+def test_the_collection_covers_every_endpoint_and_method():
+    seen = set()
+    for item in requests_of(json.loads(COLLECTION.read_text())):
+        url = item["request"]["url"]
+        path = "/" + "/".join(url["path"]) if isinstance(url, dict) else None
+        if path:
+            path = re.sub(r"/(\{\{\w+\}\}|\d+)", "/{id}", path)
+            seen.add((item["request"]["method"], path))
+    for path, methods in {
+        "/health": ("GET",),
+        "/users": ("GET", "POST"),
+        "/users/{id}": ("GET", "PUT", "PATCH", "DELETE"),
+        "/users/{id}/payments": ("GET",),
+        "/payments": ("GET", "POST"),
+        "/payments/{id}": ("GET", "PUT", "PATCH", "DELETE"),
+    }.items():
+        for method in methods:
+            assert (method, path) in seen, f"no request for {method} {path}"
+
+
+def test_the_environment_names_the_local_server():
+    environment = json.loads(ENVIRONMENT.read_text())
+    values = {value["key"]: value["value"] for value in environment["values"]}
+    assert values == {"baseUrl": "http://localhost:8080"}
+
+
+def test_no_card_number_but_the_well_known_test_cards_appears_in_the_collection():
+    text = COLLECTION.read_text()
+    for run in re.findall(r"\d(?:[ -]?\d){11,18}", text):
+        digits = re.sub(r"\D", "", run)
+        assert digits in TEST_CARDS or not luhn_valid(digits), f"a card-like number {run!r}"
+
+
+def luhn_valid(digits: str) -> bool:
+    """Return whether a digit string passes the Luhn check."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
