@@ -1,0 +1,82 @@
+"""The curl walkthroughs in scripts/curl/ run green against a live server."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CURL_DIR = ROOT / "scripts" / "curl"
+# all.sh runs the others once more, on the same database: reruns must pass too.
+WALKTHROUGHS = ("health.sh", "users.sh", "payments.sh", "errors.sh", "all.sh")
+# Well-known test card numbers: the only full card numbers allowed in the repository.
+TEST_CARDS = {"4111111111111111", "5555555555554444"}
+
+
+def run_script(script: Path, base_url: str) -> subprocess.CompletedProcess:
+    """Run a bash script against base_url, with the tests' Python (quicker to start than a shim)."""
+    env = {**os.environ, "BASE_URL": base_url, "PYTHON": sys.executable}
+    return subprocess.run(
+        ["bash", str(script)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def output_of(result: subprocess.CompletedProcess) -> str:
+    """Return a run's exit status and output, for an assertion message."""
+    return f"exit {result.returncode}\n--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+
+
+@pytest.mark.parametrize("script", WALKTHROUGHS)
+def test_the_curl_walkthrough_runs_green_against_a_live_server(script, live_server):
+    result = run_script(CURL_DIR / script, live_server.url)
+    assert result.returncode == 0, output_of(result)
+    assert "FAILED" not in result.stderr, output_of(result)
+
+
+def test_an_unexpected_status_stops_a_script_with_a_clear_message(live_server, tmp_path):
+    script = tmp_path / "wrong.sh"
+    lines = ["set -euo pipefail", f'source "{CURL_DIR}/lib.sh"', "request 200 GET /users/999999999999", "echo REACHED"]
+    script.write_text("\n".join(lines) + "\n")
+    result = run_script(script, live_server.url)
+    assert result.returncode == 1
+    assert "FAILED: GET /users/999999999999 answered HTTP 404; expected 200." in result.stderr
+    assert "REACHED" not in result.stdout
+
+
+def test_an_unreachable_server_is_reported_clearly():
+    result = run_script(CURL_DIR / "health.sh", "http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert "Is the API running?" in result.stderr
+
+
+@pytest.mark.parametrize("script", sorted(path.name for path in CURL_DIR.glob("*.sh")))
+def test_every_script_is_strict_and_says_what_it_shows(script):
+    text = (CURL_DIR / script).read_text()
+    if script != "lib.sh":
+        assert text.startswith("#!/usr/bin/env bash\n# "), "a shebang, then a comment saying what it shows"
+        assert "set -euo pipefail" in text
+    assert "jq" not in re.findall(r"\b\w+\b", text), "parse JSON with python3, not jq"
+
+
+def test_no_card_number_but_the_well_known_test_cards_appears_in_the_scripts():
+    for path in CURL_DIR.glob("*.sh"):
+        for run in re.findall(r"\d(?:[ -]?\d){11,18}", path.read_text()):
+            digits = re.sub(r"\D", "", run)
+            assert digits in TEST_CARDS or not luhn_valid(digits), f"{path.name}: a card-like number {run!r}"
+
+
+def luhn_valid(digits: str) -> bool:
+    """Return whether a digit string passes the Luhn check."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
