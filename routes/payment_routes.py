@@ -9,7 +9,7 @@ from schemas.payment_schema import dump_payment, load_new_payment, load_payment_
 from utils.errors import NotFound
 from utils.formatting import utc_now
 from utils.http import created, json_body, no_content, page_args, page_response, parse_id
-from utils.idempotency import idempotent, remember_response
+from utils.idempotency import create_scope, idempotent, remember_response
 from utils.payment_rules import new_payment_record, plan_update
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
@@ -42,7 +42,7 @@ def list_payments():
 def create_payment():
     """Create a payment; card number and CVC are encrypted before they are stored."""
     record = new_payment_record(load_new_payment(json_body()), card_keys())
-    with transaction() as cursor:
+    with create_scope() as cursor:
         payment = payment_model.create_payment(cursor, record, utc_now())
         response = created(dump_payment(payment), url_for("payments.get_payment", payment_id=payment["id"]))
         remember_response(cursor, response)

@@ -10,7 +10,7 @@ from schemas.user_schema import dump_user, load_new_user, load_user_changes
 from utils.errors import NotFound
 from utils.formatting import utc_now
 from utils.http import created, json_body, no_content, page_args, page_response, parse_id
-from utils.idempotency import idempotent, remember_response
+from utils.idempotency import create_scope, idempotent, remember_response
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -29,7 +29,7 @@ def list_users():
 def create_user():
     """Create a user."""
     user = load_new_user(json_body())
-    with transaction() as cursor:
+    with create_scope() as cursor:
         user = user_model.create_user(cursor, user, utc_now())
         response = created(dump_user(user), url_for("users.get_user", user_id=user["id"]))
         remember_response(cursor, response)

@@ -9,7 +9,7 @@ from functools import wraps
 import mysql.connector
 from flask import Response, current_app, g, request
 
-from db import reading
+from db import reading, transaction
 from models import idempotency_model
 from utils.errors import BadRequest, IdempotencyInFlight, IdempotencyKeyReused, ServiceUnavailable
 from utils.formatting import utc_now
@@ -43,6 +43,15 @@ def idempotent(view):
         return response
 
     return wrapper
+
+
+def create_scope():
+    """Return the context a create runs in: a transaction when its response must be remembered.
+
+    Without a key the create is one INSERT, atomic by itself under autocommit; with a key the
+    stored response has to commit together with the row it describes.
+    """
+    return transaction() if "idempotency_key_hash" in g else reading()
 
 
 def remember_response(cursor, response: Response) -> None:
