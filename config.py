@@ -18,7 +18,6 @@ class Config:
     """Settings for running the API; secrets have no default and are checked at start."""
 
     TESTING = False
-    APP_ENV = os.environ.get("APP_ENV", "production")
     MAX_CONTENT_LENGTH = 64 * 1024
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
@@ -43,7 +42,6 @@ class TestConfig(Config):
     """Settings for the test suite: its own database, throwaway keys."""
 
     TESTING = True
-    APP_ENV = "test"
     DB_NAME = os.environ.get("TEST_DB_NAME", "payments_test")
     DB_POOL_WAIT_SECONDS = 0.5
     CARD_NUMBER_KEYS = "1:" + generate_key()
