@@ -17,8 +17,9 @@
 BASE_URL=${BASE_URL:-http://localhost:8080}
 PYTHON=${PYTHON:-python3}
 BASE_URL=${BASE_URL%/}
-# Unique per run, so emails and idempotency keys never collide with an earlier run.
-RUN_ID="$(date +%s)-$$-$RANDOM"
+# Unique per run, so emails and idempotency keys never collide with an earlier run. Dots, not
+# dashes: the API refuses text holding a long digit run that could be a card number.
+RUN_ID="$(date +%s).$$.$RANDOM"
 
 _CURL_DIR=$(mktemp -d)
 trap 'rm -rf "$_CURL_DIR"' EXIT
