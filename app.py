@@ -128,6 +128,8 @@ def register_request_hooks(app: Flask) -> None:
         response.headers["X-Request-Id"] = g.get("request_id", "-")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Cache-Control", "no-store")
+        if request.method == "OPTIONS":
+            del response.headers["Content-Type"]
         access_log.info(
             "request",
             extra={

@@ -23,7 +23,7 @@ def payment_filters(allowed: tuple[str, ...] = ("user_id", "status", "card_finge
 
 def _user_id(value: str) -> int:
     """Parse a user id filter."""
-    if not re.fullmatch(r"[0-9]{1,19}", value, re.ASCII) or not 1 <= int(value) <= MAX_ID:
+    if not re.fullmatch(r"[1-9][0-9]{0,18}", value, re.ASCII) or int(value) > MAX_ID:
         raise BadRequest("Query parameter 'user_id' must be a positive integer.")
     return int(value)
 

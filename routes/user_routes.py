@@ -55,9 +55,11 @@ def update_user(user_id: str):
         user = user_model.get_user(cursor, user_id, for_update=True)
         if user is None:
             raise NotFound("No user has this id.")
-        now = utc_now()
-        user_model.update_user(cursor, user_id, changes, now)
-    return jsonify(dump_user({**user, **changes, "updated_at": now}))
+        changes = {name: value for name, value in changes.items() if user[name] != value}
+        if changes:
+            user = {**user, **changes, "updated_at": utc_now()}
+            user_model.update_user(cursor, user_id, changes, user["updated_at"])
+    return jsonify(dump_user(user))
 
 
 @bp.delete("/<user_id>")

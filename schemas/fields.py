@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from utils.crypto_utils import luhn_valid
+from utils.crypto_utils import card_brand, luhn_valid
 from utils.errors import ValidationFailed
 
 MAX_ID = 2**63 - 1
@@ -37,10 +37,10 @@ def require_string(value: Any) -> str:
 
 
 def holds_card_number(value: str) -> bool:
-    """Return whether free text holds what looks like a card number (12-19 digits passing Luhn)."""
+    """Return whether free text holds what looks like a card number: 13-19 digits of a known network, passing Luhn."""
     for run in _DIGIT_RUN.findall(value):
         digits = run.replace(" ", "").replace("-", "")
-        if 12 <= len(digits) <= 19 and luhn_valid(digits):
+        if 13 <= len(digits) <= 19 and card_brand(digits) != "unknown" and luhn_valid(digits):
             return True
     return False
 

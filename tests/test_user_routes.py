@@ -196,3 +196,38 @@ def test_a_card_number_in_a_name_or_email_is_refused(client):
     response = client.post("/users", json={"name": "4111 1111 1111 1111", "email": "4111111111111111@example.com"})
     assert response.status_code == 422
     assert set(response.get_json()["errors"]) == {"name", "email"}
+
+
+@pytest.mark.parametrize(
+    ("name", "email"),
+    [
+        ("User 1764230400123", "john.doe+1795792105-8104-20672@example.com"),
+        ("Run 1764230400123456789", "run-1764230400123456789@example.com"),
+        ("Ticket 0000000000000000", "order-1764230400123@example.com"),
+    ],
+)
+def test_timestamps_ids_and_emails_with_long_numbers_are_accepted(client, name, email):
+    response = client.post("/users", json={"name": name, "email": email})
+    assert response.status_code == 201, response.get_json()
+
+
+def test_an_update_that_changes_nothing_keeps_updated_at(client, sql, make_user):
+    user = make_user()
+    sql("UPDATE users SET updated_at = '2026-01-01 00:00:00' WHERE id = %s", (user["id"],))
+    response = client.patch(f"/users/{user['id']}", json={"email": user["email"].upper(), "name": user["name"]})
+    assert response.status_code == 200
+    assert response.get_json()["updated_at"] == "2026-01-01T00:00:00Z"
+
+
+def test_ids_with_leading_zeros_are_404(client, make_user):
+    user = make_user()
+    assert client.get(f"/users/0{user['id']}").status_code == 404
+    assert client.get(f"/payments?user_id=0{user['id']}").status_code == 400
+
+
+def test_a_204_and_an_options_answer_carry_no_content_type(client, make_user):
+    response = client.delete(f"/users/{make_user()['id']}")
+    assert response.status_code == 204
+    assert "Content-Type" not in response.headers
+    options = client.options("/users")
+    assert "Content-Type" not in options.headers and "GET" in options.headers["Allow"]

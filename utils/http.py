@@ -11,7 +11,8 @@ from utils.errors import BadRequest, NotFound, UnsupportedMediaType
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-_DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
+_ID = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
+_CURSOR = re.compile(r"0|[1-9][0-9]{0,18}", re.ASCII)
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
@@ -62,7 +63,7 @@ def _json_error_reason(error: Exception) -> str:
 
 def parse_id(text: str) -> int:
     """Return a positive integer id from a URL segment, or raise 404."""
-    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_ID:
+    if not _ID.fullmatch(text) or int(text) > MAX_ID:
         raise NotFound()
     return int(text)
 
@@ -72,7 +73,7 @@ def query_int(name: str, default: int, low: int, high: int) -> int:
     text = request.args.get(name)
     if text is None:
         return default
-    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
+    if not _CURSOR.fullmatch(text) or not low <= int(text) <= high:
         raise BadRequest(f"Query parameter {name!r} must be an integer from {low} to {high}.")
     return int(text)
 
@@ -100,5 +101,7 @@ def created(body: dict, location: str) -> Response:
 
 
 def no_content() -> Response:
-    """Return an empty 204 response."""
-    return Response(status=204)
+    """Return an empty 204 response, with no Content-Type since there is no content."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
