@@ -8,10 +8,14 @@ cd "$(dirname "$0")/.."
 
 die() { echo "install_newman: $*" >&2; exit 1; }
 
-for tool in node npm; do
-  command -v "$tool" >/dev/null ||
-    die "$tool is not installed. Install Node.js 16 or newer with npm (Debian/Ubuntu: sudo apt-get install nodejs npm), then run this again."
-done
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "install_newman: installing Debian's nodejs and npm"
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+  else
+    die "Node.js and npm are needed. Install Node.js 16 or newer with npm (Debian/Ubuntu: sudo apt-get install nodejs npm), then run this again."
+  fi
+fi
 node -e 'process.exit(parseInt(process.versions.node, 10) >= 16 ? 0 : 1)' ||
   die "Node.js $(node --version) is too old; newman needs 16 or newer."
 
