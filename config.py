@@ -35,7 +35,8 @@ class Config:
     CARD_FINGERPRINT_KEY = os.environ.get("CARD_FINGERPRINT_KEY")
 
     IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-    IDEMPOTENCY_STALE_SECONDS = 60
+    # A key still in flight after this long belongs to a request that died (gunicorn's timeout is 30 s).
+    IDEMPOTENCY_STALE_SECONDS = 35
 
 
 class TestConfig(Config):

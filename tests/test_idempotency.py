@@ -68,6 +68,7 @@ def test_a_request_whose_twin_is_in_flight_is_409(client, sql, make_user):
     response = client.post("/payments", json=body, headers={"Idempotency-Key": key})
     assert response.status_code == 409
     assert response.get_json()["type"] == "/problems/idempotency-in-flight"
+    assert response.headers["Retry-After"] == "1"
 
 
 def test_an_expired_key_is_forgotten(client, sql, make_user):

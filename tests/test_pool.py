@@ -339,11 +339,6 @@ def wait_for_connection_running(admin, statement_start: str, seconds: float = 10
     raise AssertionError(f"no connection ran {statement_start!r} within {seconds} s")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: utils.idempotency._release reuses the request's dead connection, so the key stays"
-    " 'in flight' and retries get 409 for IDEMPOTENCY_STALE_SECONDS",
-)
 def test_a_retry_with_the_same_idempotency_key_after_a_connection_is_lost_mid_request_is_served(pool_database, admin):
     body = {"name": "Pool", "email": unique_email()}
     headers = {"Idempotency-Key": f"pool-{unique_email()}"}

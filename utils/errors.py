@@ -85,6 +85,10 @@ class IdempotencyInFlight(Conflict):
     slug = "idempotency-in-flight"
     detail = "A request with this Idempotency-Key is still in progress; retry shortly."
 
+    def __init__(self, detail: str | None = None):
+        super().__init__(detail)
+        self.headers["Retry-After"] = "1"
+
 
 class UnsupportedMediaType(ApiError):
     """The body is not JSON."""

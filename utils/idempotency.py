@@ -9,7 +9,7 @@ from functools import wraps
 import mysql.connector
 from flask import Response, current_app, g, request
 
-from db import reading, transaction
+from db import close_db, reading, transaction
 from models import idempotency_model
 from utils.errors import BadRequest, IdempotencyInFlight, IdempotencyKeyReused, ServiceUnavailable
 from utils.formatting import utc_now
@@ -115,8 +115,12 @@ def _replay(record: dict) -> Response:
 
 def _release(key_hash: bytes) -> None:
     """Free the key after a failed request; if the database is down, it expires by itself."""
-    try:
-        with reading() as cursor:
-            idempotency_model.release_key(cursor, key_hash)
-    except (mysql.connector.Error, ServiceUnavailable):
-        current_app.logger.warning("could not release an idempotency key; it expires by itself")
+    for _attempt in range(2):
+        try:
+            with reading() as cursor:
+                idempotency_model.release_key(cursor, key_hash)
+            return
+        except (mysql.connector.Error, ServiceUnavailable):
+            # The request's own connection may be the one that broke: take a fresh one.
+            close_db()
+    current_app.logger.warning("could not release an idempotency key; it expires by itself")
