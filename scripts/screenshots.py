@@ -1,0 +1,295 @@
+"""Make the screenshots in screenshots/ with headless Chromium against a live server.
+
+One command (`make screenshots` runs it after installing what it needs):
+
+    .venv/bin/python scripts/screenshots.py
+
+It creates a throwaway database with fresh keys on the configured MySQL/MariaDB server, serves
+the app with gunicorn on a free port, adds sample data through the API, and writes:
+
+- screenshots/swagger-ui.png: Swagger UI at /apidocs with `POST /users` expanded;
+- screenshots/payment-response.png: `GET /payments/{payment_id}` executed in Swagger UI, its card masked;
+- screenshots/create-user-postman.png: the Postman collection's create-user request and its
+  response, from newman's JSON report of a run against the same server.
+
+The server is stopped and the database dropped at the end, whatever happens.
+"""
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import jinja2  # noqa: E402
+import mysql.connector  # noqa: E402
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+from config import TestConfig  # noqa: E402
+from db import connection_settings, init_db  # noqa: E402
+
+OUTPUT = ROOT / "screenshots"
+TEMPLATES = ROOT / "templates" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
+COLLECTION = ROOT / "postman" / "payments-api.postman_collection.json"
+ENVIRONMENT = ROOT / "postman" / "local.postman_environment.json"
+CREATE_USER_REQUEST = "Create a user (the seed's sample)"
+KEY_NAMES = ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY")
+DB_NAMES = ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME")
+
+
+class ScreenshotConfig(TestConfig):
+    """The configured server, a database of this run's own, and fresh throwaway keys."""
+
+    DB_NAME = f"payments_screenshots_{secrets.token_hex(4)}"
+
+
+def settings_of(config_class: type) -> dict:
+    """Return a config class's settings as a dict."""
+    return {name: getattr(config_class, name) for name in dir(config_class) if name.isupper()}
+
+
+def check_tools() -> None:
+    """Stop with a clear message when Chromium, newman or the Postman collection is missing."""
+    if not CHROMIUM.is_file():
+        sys.exit(f"screenshots: {CHROMIUM} is missing; run scripts/install_chromium.sh (as root) first.")
+    if not NEWMAN.is_file():
+        sys.exit(f"screenshots: {NEWMAN.relative_to(ROOT)} is missing; run scripts/install_newman.sh first.")
+    if not (COLLECTION.is_file() and ENVIRONMENT.is_file()):
+        sys.exit("screenshots: the Postman collection or environment in postman/ is missing.")
+
+
+@contextmanager
+def throwaway_database(settings: dict):
+    """Create this run's database and apply the schema; drop it at the end."""
+    cnx = mysql.connector.connect(**connection_settings(settings, with_database=False))
+    try:
+        cursor = cnx.cursor()
+        cursor.execute("SHOW DATABASES LIKE %s", (settings["DB_NAME"],))
+        if cursor.fetchall():
+            sys.exit(f"screenshots: database {settings['DB_NAME']} already exists; not touching it.")
+        init_db(settings)
+        try:
+            yield settings
+        finally:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{settings['DB_NAME']}`")
+    finally:
+        cnx.close()
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def live_server(settings: dict, log_file: Path):
+    """Serve the app with gunicorn on a free port; yield its base URL."""
+    port = free_port()
+    environment = {**os.environ, **{name: str(settings[name]) for name in DB_NAMES + KEY_NAMES}}
+    environment.update(PORT=str(port), WEB_CONCURRENCY="2")
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "app:create_app()"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    """Poll /health until it answers 200, or stop."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"screenshots: the server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit("screenshots: the server did not become healthy in time")
+
+
+def post(url: str, body: dict) -> dict:
+    """POST a JSON body and return the JSON answer."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def add_sample_data(url: str) -> dict:
+    """Create the README's sample user and payments; return the card payment."""
+    john = post(
+        f"{url}/users", {"name": "John Doe", "email": "john@example.com", "phone": "1234567890", "country": "India"}
+    )
+    post(f"{url}/users", {"name": "Asha Rao", "email": "asha.rao@example.com", "country": "India"})
+    payment = post(
+        f"{url}/payments",
+        {
+            "user_id": john["id"],
+            "amount": 500.0,
+            "payment_method": "Credit Card",
+            "card_no": "4111111111111111",
+            "card_expiry": "2099-12-01",
+            "card_cvc": "123",
+            "status": "completed",
+            "currency": "INR",
+            "description": "Payment for services",
+        },
+    )
+    post(f"{url}/payments", {"user_id": john["id"], "amount": "1500", "currency": "JPY", "payment_method": "UPI"})
+    return payment
+
+
+def open_swagger_ui(browser: Browser, url: str, height: int) -> Page:
+    """Open Swagger UI in a fresh page and wait until it shows the operations."""
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    page.goto(f"{url}/apidocs")
+    page.locator("#operations-users-create_user").wait_for()
+    return page
+
+
+def shoot_swagger_ui(browser: Browser, url: str) -> None:
+    """Swagger UI with `POST /users` expanded."""
+    page = open_swagger_ui(browser, url, 1500)
+    block = page.locator("#operations-users-create_user")
+    block.locator(".opblock-summary").first.click()
+    block.locator(".opblock-body .body-param__example, .opblock-body .highlight-code").first.wait_for()
+    page.screenshot(path=OUTPUT / "swagger-ui.png")
+    page.close()
+
+
+def shoot_payment_response(browser: Browser, url: str, payment: dict) -> None:
+    """`GET /payments/{payment_id}` tried out in Swagger UI: the answer with its card masked."""
+    page = open_swagger_ui(browser, url, 1100)
+    block = page.locator("#operations-payments-get_payment")
+    block.locator(".opblock-summary").first.click()
+    block.get_by_role("button", name="Try it out").click()
+    block.locator("input[placeholder='payment_id']").fill(str(payment["id"]))
+    block.get_by_role("button", name="Execute").click()
+    live = block.locator(".live-responses-table")
+    live.locator(".response-col_status", has_text="200").wait_for()
+    if "XXXX-XXXX-XXXX-1111" not in live.inner_text():
+        sys.exit("screenshots: the payment response does not show the masked card number")
+    top = block.bounding_box()
+    bottom = live.bounding_box()
+    page.set_viewport_size({"width": 1280, "height": int(bottom["y"] + bottom["height"] + 40)})
+    top, bottom = block.bounding_box(), live.bounding_box()
+    clip = {"x": top["x"] - 10, "y": top["y"] - 10, "width": top["width"] + 20}
+    clip["height"] = bottom["y"] + bottom["height"] - clip["y"] + 4
+    page.screenshot(path=OUTPUT / "payment-response.png", clip=clip)
+    page.close()
+
+
+def run_newman(url: str, report: Path) -> dict:
+    """Run the Postman collection against the server; return the create-user execution."""
+    command = [str(NEWMAN), "run", str(COLLECTION), "-e", str(ENVIRONMENT), "--env-var", f"baseUrl={url}"]
+    command += ["--color", "off", "--reporters", "cli,json", "--reporter-json-export", str(report)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        sys.exit(f"screenshots: newman failed:\n{result.stdout}\n{result.stderr}")
+    executions = json.loads(report.read_text())["run"]["executions"]
+    return next(execution for execution in executions if execution["item"]["name"] == CREATE_USER_REQUEST)
+
+
+def postman_page(execution: dict) -> str:
+    """Render one newman execution (request, response, test results) as an HTML page."""
+    request, response = execution["request"], execution["response"]
+    url = request["url"]
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+    return environment.get_template("postman-execution.html").render(
+        name=execution["item"]["name"],
+        folder=folder_of(json.loads(COLLECTION.read_text()), execution["item"]["name"]),
+        method=request["method"],
+        raw_url=collection_url(execution["item"]["request"]["url"]),
+        sent_url=f"{url['protocol']}://{'.'.join(url['host'])}:{url['port']}/{'/'.join(url['path'])}",
+        request_headers=request["header"],
+        request_body=pretty_json(request["body"]["raw"]),
+        status=f"{response['code']} {response['status'].title()}",
+        time=response["responseTime"],
+        size=response["responseSize"],
+        response_headers=response["header"],
+        response_body=pretty_json(bytes(response["stream"]["data"]).decode()),
+        assertions=execution["assertions"],
+    )
+
+
+def folder_of(collection: dict, name: str) -> str:
+    """Return the name of the collection folder that holds the request called `name`."""
+    for folder in collection["item"]:
+        if any(item["name"] == name for item in folder.get("item", [])):
+            return folder["name"]
+    return collection["info"]["name"]
+
+
+def collection_url(url: dict) -> str:
+    """Return a request's URL as the collection writes it (`{{baseUrl}}/users`)."""
+    return "/".join(["".join(url["host"]), *url["path"]])
+
+
+def pretty_json(text: str) -> str:
+    """Indent a JSON text for display."""
+    return json.dumps(json.loads(text), indent=2)
+
+
+def shoot_postman_create_user(browser: Browser, execution: dict) -> None:
+    """The Postman collection's create-user request and response, as newman ran them."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_content(postman_page(execution))
+    page.locator("main").screenshot(path=OUTPUT / "create-user-postman.png")
+    page.close()
+
+
+def main() -> None:
+    """Make every screenshot from one live server on a throwaway database."""
+    check_tools()
+    OUTPUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch, throwaway_database(settings_of(ScreenshotConfig)) as settings:
+        with live_server(settings, Path(scratch) / "server.log") as url:
+            payment = add_sample_data(url)
+            execution = run_newman(url, Path(scratch) / "newman.json")
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                try:
+                    shoot_swagger_ui(browser, url)
+                    shoot_payment_response(browser, url, payment)
+                    shoot_postman_create_user(browser, execution)
+                finally:
+                    browser.close()
+    for name in ("swagger-ui.png", "payment-response.png", "create-user-postman.png"):
+        print(f"screenshots: wrote {(OUTPUT / name).relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
