@@ -12,6 +12,7 @@ from utils.errors import ValidationFailed
 MAX_ID = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LONG_DIGIT_RUN = re.compile(r"\d{6,}")
+_NUMERIC_STRING = re.compile(r" *[+-]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40}) *", re.ASCII)
 _DIGIT_RUN = re.compile(r"[0-9](?:[ \-]?[0-9])*", re.ASCII)
 
 
@@ -86,7 +87,7 @@ def decimal_number(value: Any) -> Decimal:
     """Return a finite decimal from a JSON number or numeric string (not a boolean)."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         raise FieldError("must be a number or a numeric string")
-    if isinstance(value, str) and not re.fullmatch(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*", value[:64]):
+    if isinstance(value, str) and not _NUMERIC_STRING.fullmatch(value):
         raise FieldError("must be a number or a numeric string")
     try:
         number = Decimal(value.strip() if isinstance(value, str) else str(value))

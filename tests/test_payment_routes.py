@@ -444,3 +444,18 @@ def test_a_card_number_in_free_text_is_refused_and_not_echoed(client, make_user,
 def test_ordinary_numbers_in_free_text_are_fine(client, make_user):
     response = client.post("/payments", json=card_payment(make_user()["id"], description="Invoice 2026-0042, 3 items"))
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"amount": "\u0661\u0662"}, "amount"),
+        ({"amount": "12\u00a0"}, "amount"),
+        ({"card_no": "4111111111111111" + " " * 48 + "junk"}, "card_no"),
+        ({"card_no": "4111 1111 1111 1111" + " " * 30}, "card_no"),
+    ],
+)
+def test_non_ascii_digits_and_padding_are_refused(client, make_user, fields, field):
+    response = client.post("/payments", json=card_payment(make_user()["id"], **fields))
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
