@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: help run dev init-db test lint db-stop clean distclean
+.PHONY: help run dev init-db test screenshots bench lint db-stop clean distclean
 
 help: ## List the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,8 +22,22 @@ init-db: ## Set up .venv, .env and a database server, then apply schema.sql
 
 test: ## Run the tests against a real database (PYTEST_ARGS="-k name -x" to narrow)
 	scripts/bootstrap.sh dev
+	scripts/install_newman.sh
+	scripts/install_chromium.sh
 	scripts/ensure_db.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+screenshots: ## Regenerate screenshots/ from a live server in a real headless browser
+	scripts/bootstrap.sh dev
+	scripts/install_newman.sh
+	scripts/install_chromium.sh
+	scripts/ensure_db.sh
+	$(VENV)/bin/python scripts/screenshots.py
+
+bench: ## Run the benchmark (bench/run.sh; QUICK=1 for a short smoke run); writes bench/RESULTS.md
+	scripts/bootstrap.sh dev
+	scripts/ensure_db.sh
+	bench/run.sh
 
 lint: ## Check the code with ruff (lint and formatting)
 	scripts/bootstrap.sh dev
