@@ -3,10 +3,13 @@
 import re
 from pathlib import Path
 
-import swagger_ui_bundle
+import flask_swagger_ui
 import yaml
 from flasgger import Swagger
 from flask import Flask, Response, request
+
+# flask-swagger-ui ships a current Swagger UI 5.x (and a current DOMPurify) in its dist/ folder.
+SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 TEMPLATE_PATH = DOCS_DIR / "openapi.yml"
@@ -58,7 +61,7 @@ def build_document(app: Flask) -> dict:
 
 
 def swagger_config() -> dict:
-    """Return flasgger's settings: one spec, no paths from docstrings, assets from swagger-ui-bundle."""
+    """Return flasgger's settings: one spec, no paths from docstrings, assets from flask-swagger-ui."""
     return {
         "openapi": "3.0.3",
         "title": "Payments API",
@@ -73,8 +76,8 @@ def swagger_config() -> dict:
         ],
         "specs_route": UI_ROUTE,
         "headers": [],
-        # Swagger UI 4.15.5 from swagger-ui-bundle, so flasgger's bundled 3.x and jQuery are never served.
-        "static_folder": swagger_ui_bundle.swagger_ui_path,
+        # Swagger UI 5 from flask-swagger-ui, so flasgger's bundled 3.x and jQuery are never served.
+        "static_folder": str(SWAGGER_UI_DIST),
         "static_url_path": ASSETS_ROUTE,
         "swagger_ui_bundle_js": f"{ASSETS_ROUTE}/swagger-ui-bundle.js",
         "swagger_ui_standalone_preset_js": f"{ASSETS_ROUTE}/swagger-ui-standalone-preset.js",
