@@ -7,7 +7,7 @@ import uuid
 
 import mysql.connector
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 import commands
 import db
@@ -78,8 +78,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):
-        if error.code == 500:
-            app.logger.error("unexpected error", exc_info=getattr(error, "original_exception", None))
+        # An unexpected exception was already logged by Flask, with the request id.
         problem = {
             "type": "about:blank",
             "title": error.name,
@@ -95,14 +94,7 @@ def register_error_handlers(app: Flask) -> None:
             app.logger.warning("database unavailable: errno %s", error.errno)
             return handle_api_error(ServiceUnavailable())
         app.logger.error("database error: errno %s", error.errno)
-        return handle_http_exception(_internal_error())
-
-
-def _internal_error() -> HTTPException:
-    """Return the generic 500 exception."""
-    from werkzeug.exceptions import InternalServerError
-
-    return InternalServerError()
+        return handle_http_exception(InternalServerError())
 
 
 def _http_error_detail(error: HTTPException) -> str:
@@ -133,7 +125,6 @@ def register_request_hooks(app: Flask) -> None:
         access_log.info(
             "request",
             extra={
-                "request_id": g.get("request_id"),
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import requests
 
-from tests.conftest import card_payment, unique_email
+from app import create_app
+from tests.conftest import SuiteConfig, card_payment, unique_email
 
 CARD, CVC = "378282246310005", "7391"
 CARD_DATA = re.compile(r"3782[\s-]*8224[\s-]*6310[\s-]*005|(?<![\w.])7391(?![\w.])")
@@ -65,3 +66,19 @@ def test_no_log_record_at_any_level_holds_card_data(client, caplog):
     for record in caplog.records:
         text = record.getMessage() + json.dumps(vars(record), default=str)
         assert not CARD_DATA.search(text), record.name
+
+
+def test_an_unexpected_error_is_a_500_problem_logged_once_with_the_request_id(database, caplog):
+    app = create_app(SuiteConfig)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/test-only/boom")
+    def boom():
+        raise RuntimeError("boom")
+
+    response = app.test_client().get("/test-only/boom", headers={"X-Request-Id": "req-500"})
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert "req-500" in response.get_json()["detail"] and "Traceback" not in response.get_data(as_text=True)
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].request_id == "req-500" and errors[0].exc_info

@@ -5,6 +5,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from flask import g, has_request_context
+
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -25,8 +27,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def _stamp_request_id(factory):
+    """Wrap a log record factory so records made while serving a request carry its id."""
+
+    def make_record(*args, **kwargs) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        if has_request_context():
+            record.request_id = g.get("request_id")
+        return record
+
+    make_record.stamps_request_id = True
+    return make_record
+
+
 def configure_logging(level: str) -> None:
     """Send every log record to stderr as JSON, once per process."""
+    if not getattr(logging.getLogRecordFactory(), "stamps_request_id", False):
+        logging.setLogRecordFactory(_stamp_request_id(logging.getLogRecordFactory()))
     root = logging.getLogger()
     if any(isinstance(handler.formatter, JsonFormatter) for handler in root.handlers):
         return
