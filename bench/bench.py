@@ -1,0 +1,601 @@
+"""The benchmark: load data, serve the API under gunicorn.conf.py, drive it with wrk, report.
+
+Run it through bench/run.sh (`make bench`). Settings come from the environment, see run.sh.
+"""
+
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mysql.connector
+
+from bench import explain, load_data, profile, report, roundtrips, serialise, servers, wrk
+from config import Config
+from db import connection_settings, init_db
+from utils.crypto_utils import generate_key
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DB_NAME_PREFIX = "payments_bench"
+MARKER_TABLE = "bench_marker"
+
+
+def _env_int(name: str, default: int) -> int:
+    """Read an integer setting from the environment."""
+    return int(os.environ.get(name) or default)
+
+
+@dataclass
+class Plan:
+    """The sizes and durations of one benchmark run."""
+
+    quick: bool
+    users: int
+    payments: int
+    small: int
+    pending: int
+    runs: int
+    duration: int
+    latency_duration: int
+    latency_runs: int
+    connections: int
+    threads: int
+    workers: int
+    profile_seconds: int
+    sweep_rounds: int
+    sweep_duration: int
+    keep_db: bool
+    api_port: int
+    ceiling_port: int
+    db_name: str
+
+    @classmethod
+    def from_env(cls) -> "Plan":
+        """Build the plan from the environment: QUICK=1 for a smoke test, each figure overridable."""
+        quick = os.environ.get("QUICK") == "1"
+        return cls(
+            quick=quick,
+            users=_env_int("USERS", 5_000 if quick else 100_000),
+            payments=_env_int("PAYMENTS", 60_000 if quick else 1_000_000),
+            small=_env_int("SMALL_PAYMENTS", 10_000),
+            pending=_env_int("PENDING", 20_000 if quick else 150_000),
+            runs=_env_int("RUNS", 2 if quick else 5),
+            duration=_env_int("DURATION", 3 if quick else 10),
+            latency_duration=_env_int("LATENCY_DURATION", 2 if quick else 4),
+            latency_runs=_env_int("LATENCY_RUNS", 2 if quick else 3),
+            connections=_env_int("CONNECTIONS", 16),
+            threads=_env_int("THREADS", 2),
+            workers=_env_int("WEB_CONCURRENCY", 3),
+            profile_seconds=_env_int("PROFILE_SECONDS", 0 if os.environ.get("PROFILE") == "0" else 3 if quick else 8),
+            sweep_rounds=_env_int("SWEEP_ROUNDS", 0 if os.environ.get("SWEEP") == "0" else 1 if quick else 2),
+            sweep_duration=_env_int("SWEEP_DURATION", 2 if quick else 6),
+            keep_db=os.environ.get("KEEP_DB") == "1",
+            api_port=_env_int("BENCH_API_PORT", 8181),
+            ceiling_port=_env_int("BENCH_CEILING_PORT", 8182),
+            db_name=os.environ.get("BENCH_DB_NAME") or DB_NAME_PREFIX,
+        )
+
+    @property
+    def pending_low(self) -> int:
+        """Return the first id of the block of pending payments the PUT runs complete."""
+        return self.payments // 2
+
+    @property
+    def pending_high(self) -> int:
+        """Return the last id of that block."""
+        return self.pending_low + self.pending - 1
+
+    @property
+    def deep_after(self) -> int:
+        """Return the `after=` of the deep page: 150 rows before the end of the loaded data."""
+        return self.payments - 150
+
+    def check(self) -> None:
+        """Refuse sizes that would make the run meaningless or touch another database."""
+        if not self.db_name.startswith(DB_NAME_PREFIX) or not self.db_name.replace("_", "").isalnum():
+            raise SystemExit(f"BENCH_DB_NAME must start with {DB_NAME_PREFIX} (letters, digits, underscores).")
+        if not (150 < self.small < self.pending_low and self.pending_high < self.payments):
+            raise SystemExit("Need 150 < SMALL_PAYMENTS < PAYMENTS/2 and PENDING < PAYMENTS/2.")
+
+
+class Benchmark:
+    """One run: its database, its servers, its figures."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.started = datetime.now(UTC)
+        self.dir = RESULTS / self.started.strftime("%Y%m%d-%H%M%S")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.keys = {
+            "CARD_NUMBER_KEYS": "1:" + generate_key(),
+            "CARD_CVC_KEYS": "1:" + generate_key(),
+            "CARD_FINGERPRINT_KEY": generate_key(),
+        }
+        base = {name: getattr(Config, name) for name in dir(Config) if name.isupper()}
+        self.settings = {**base, **self.keys, "DB_NAME": plan.db_name}
+        self.servers: list[servers.Server] = []
+        self.db_created = False
+        self.put_next = plan.pending_low
+        self.figures: dict = {"plan": asdict(plan), "timings": {}}
+
+    # --- database -------------------------------------------------------------------------
+
+    def _admin(self):
+        """Open a connection to the server without selecting a database."""
+        return mysql.connector.connect(**connection_settings(self.settings, with_database=False))
+
+    def create_database(self) -> None:
+        """Create the benchmark database; replace it only if an earlier run of this script made it."""
+        cnx = self._admin()
+        try:
+            cursor = cnx.cursor()
+            cursor.execute(
+                "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %s", (self.plan.db_name,)
+            )
+            if cursor.fetchone()[0]:
+                cursor.execute(
+                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                    (self.plan.db_name, MARKER_TABLE),
+                )
+                if not cursor.fetchone()[0]:
+                    raise SystemExit(
+                        f"Database {self.plan.db_name} exists and was not made by the benchmark; not touching it."
+                    )
+                cursor.execute(f"DROP DATABASE `{self.plan.db_name}`")
+            init_db(self.settings)
+            self.db_created = True
+            cursor.execute(f"CREATE TABLE `{self.plan.db_name}`.{MARKER_TABLE} (created_at DATETIME NOT NULL)")
+            cursor.execute(f"INSERT INTO `{self.plan.db_name}`.{MARKER_TABLE} VALUES (UTC_TIMESTAMP())")
+        finally:
+            cnx.close()
+
+    def drop_database(self) -> None:
+        """Drop the benchmark database (it holds only generated data), unless KEEP_DB=1."""
+        if not self.db_created:
+            return
+        if self.plan.keep_db:
+            print(f"bench: kept database {self.plan.db_name} (KEEP_DB=1)", flush=True)
+            return
+        cnx = self._admin()
+        try:
+            cnx.cursor().execute(f"DROP DATABASE IF EXISTS `{self.plan.db_name}`")
+            print(f"bench: dropped database {self.plan.db_name}", flush=True)
+        finally:
+            cnx.close()
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Run one statement on the benchmark database and return its rows."""
+        cnx = mysql.connector.connect(**connection_settings(self.settings))
+        try:
+            cursor = cnx.cursor()
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.with_rows else []
+        finally:
+            cnx.close()
+
+    def load(self, low: int, high: int) -> None:
+        """Insert payments low..high with the card pool made earlier."""
+        processes = os.cpu_count() or 2
+        plan = load_data.payment_plan(
+            self.plan.users, self.plan.payments, self.plan.pending_low, self.plan.pending_high
+        )
+        seconds = load_data.timed(
+            f"inserted payments {low:,}..{high:,}",
+            load_data.insert_payments,
+            self.settings,
+            self.cards,
+            low,
+            high,
+            plan,
+            processes,
+        )
+        self.figures["timings"][f"payments {low}-{high}"] = seconds
+
+    def load_base(self) -> None:
+        """Encrypt the card pool, insert the users and the first `small` payments."""
+        processes = os.cpu_count() or 2
+        started = time.perf_counter()
+        self.cards = load_data.make_cards(self.plan.users, self.settings, processes)
+        seconds = time.perf_counter() - started
+        print(f"bench: encrypted {len(self.cards):,} distinct cards in {seconds:.1f} s", flush=True)
+        self.figures["timings"]["cards"] = seconds
+        start = load_data.payment_plan(self.plan.users, self.plan.payments, 0, 0)["start"]
+        self.figures["timings"]["users"] = load_data.timed(
+            f"inserted {self.plan.users:,} users", load_data.insert_users, self.settings, self.plan.users, start
+        )
+        self.load(1, self.plan.small)
+        load_data.analyze(self.settings)
+
+    # --- servers --------------------------------------------------------------------------
+
+    def server_env(self, workers: int) -> dict:
+        """Return the environment gunicorn gets: the configured server, our database and keys."""
+        env = {**os.environ, **self.keys, "DB_NAME": self.plan.db_name, "WEB_CONCURRENCY": str(workers)}
+        for name in ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD"):
+            env[name] = str(self.settings[name])
+        return env
+
+    def start(self, name: str, app: str, port: int, ready: str, workers: int, extra=()) -> servers.Server:
+        """Start a gunicorn server and remember it for the cleanup."""
+        server = servers.Server(name, app, port, self.server_env(workers), self.dir, extra)
+        self.servers.append(server)
+        server.start(ready)
+        return server
+
+    def stop(self, server: servers.Server) -> None:
+        """Stop a server."""
+        server.stop()
+        self.servers.remove(server)
+
+    def cleanup(self) -> None:
+        """Stop every server, then drop the database."""
+        for server in list(self.servers):
+            server.stop()
+        self.servers.clear()
+        self.drop_database()
+
+    # --- loads ----------------------------------------------------------------------------
+
+    def loads(self) -> dict[str, tuple[str, wrk.Load]]:
+        """Return the endpoints measured: key -> (label, wrk load)."""
+        plan = self.plan
+        return {
+            "get_user": ("GET /users/<id>", wrk.Load("/", "random_path.lua", ("/users/", 1, plan.users))),
+            "get_payment": ("GET /payments/<id>", wrk.Load("/", "random_path.lua", ("/payments/", 1, plan.payments))),
+            "list_first": ("GET /payments?limit=100 (first page)", wrk.Load("/payments?limit=100")),
+            "list_deep": (
+                f"GET /payments?limit=100&after={plan.deep_after:,} (deep page)",
+                wrk.Load(f"/payments?limit=100&after={plan.deep_after}"),
+            ),
+            "list_user": (
+                "GET /payments?user_id=<id>",
+                wrk.Load("/", "random_path.lua", ("/payments?limit=100&user_id=", 1, plan.users)),
+            ),
+            "post": ("POST /payments", wrk.Load("/", "post_payment.lua", (plan.users,))),
+            "put": ("PUT /payments/<id> pending→completed", None),
+        }
+
+    def run_load(self, key: str, server: servers.Server, duration: int, connections: int | None = None):
+        """Run wrk once against an endpoint (PUT takes the next unused pending ids)."""
+        plan = self.plan
+        load = self.loads()[key][1]
+        if key == "put":
+            load = wrk.Load("/", "put_status.lua", (self.put_next, plan.pending_high, plan.threads))
+        threads = plan.threads if connections is None or connections >= plan.threads else 1
+        result = wrk.run(key, server.base_url, load, duration, connections or plan.connections, threads, self.dir)
+        if key == "put":
+            self.put_next = result.extra["put_next"]
+        return result
+
+    def ceiling(self, server: servers.Server, duration: int):
+        """Run wrk once against the bare Flask route."""
+        return wrk.run(
+            "ceiling", server.base_url, wrk.Load("/hello"), duration, self.plan.connections, self.plan.threads, self.dir
+        )
+
+    # --- phases ---------------------------------------------------------------------------
+
+    def list_latency(self, api: servers.Server, rows: int) -> dict:
+        """Time the first and a deep list page at one connection (no queueing), alternating."""
+        plan = self.plan
+        paths = {"first": "/payments?limit=100", "deep": f"/payments?limit=100&after={rows - 150}"}
+        runs = {name: [] for name in paths}
+        for name, path in paths.items():  # warm-up
+            wrk.run(f"warm list {name}", api.base_url, wrk.Load(path), 1, 1, 1, self.dir)
+        for _ in range(plan.latency_runs):
+            for name, path in paths.items():
+                result = wrk.run(
+                    f"list {name} @ {rows}", api.base_url, wrk.Load(path), plan.latency_duration, 1, 1, self.dir
+                )
+                runs[name].append(result)
+        return {
+            name: {
+                "rows": rows,
+                "after": 0 if name == "first" else rows - 150,
+                "p50_ms": statistics.median(r.p50_ms for r in results),
+                "p99_ms": statistics.median(r.p99_ms for r in results),
+                "rps": statistics.median(r.rps for r in results),
+                "errors": sum(r.errors for r in results),
+            }
+            for name, results in runs.items()
+        }
+
+    def warm_up(self, api: servers.Server, ceiling: servers.Server) -> None:
+        """Give every worker its pool connections and the buffer pool its pages."""
+        self.ceiling(ceiling, 2)
+        for key in self.loads():
+            self.run_load(key, api, 2)
+
+    def rounds(self, api: servers.Server, ceiling: servers.Server) -> None:
+        """Interleave ceiling and endpoint runs: C E1 C E2 ... C; each ratio uses the C on either side."""
+        results = {key: [] for key in self.loads()}
+        ceilings = []
+        for number in range(1, self.plan.runs + 1):
+            self.figures.setdefault("loadavg", []).append(Path("/proc/loadavg").read_text().split()[0])
+            print(f"bench: round {number}/{self.plan.runs} (load average {self.figures['loadavg'][-1]})", flush=True)
+            before = self.ceiling(ceiling, self.plan.duration)
+            ceilings.append(before)
+            for key in self.loads():
+                result = self.run_load(key, api, self.plan.duration)
+                after = self.ceiling(ceiling, self.plan.duration)
+                ceilings.append(after)
+                result.extra["ratio"] = result.rps / statistics.mean((before.rps, after.rps))
+                results[key].append(result)
+                print(
+                    f"bench:   {key:12} {result.rps:8,.0f} req/s  {result.extra['ratio']:.2f} × ceiling"
+                    f"  p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  errors {result.errors}",
+                    flush=True,
+                )
+                before = after
+        self.figures["runs"] = {key: [asdict(r) for r in rs] for key, rs in results.items()}
+        self.figures["ceiling_runs"] = [asdict(r) for r in ceilings]
+
+    def memory(self, api: servers.Server, ceiling: servers.Server) -> None:
+        """Record the resident memory of every worker after the runs."""
+        self.figures["memory"] = {
+            "api": [servers.memory_kib(pid) for pid in api.worker_pids()],
+            "api_master": servers.memory_kib(api.process.pid),
+            "ceiling": [servers.memory_kib(pid) for pid in ceiling.worker_pids()],
+        }
+
+    def verify_writes(self, put_first: int) -> None:
+        """Check that the PUTs were real transitions and count the rows POST created."""
+        statuses = self.query(
+            "SELECT status, card_cvc_encrypted IS NULL, COUNT(*) FROM payments WHERE id >= %s AND id < %s"
+            " GROUP BY status, card_cvc_encrypted IS NULL",
+            (put_first, self.put_next),
+        )
+        created = self.query("SELECT COUNT(*) FROM payments WHERE id > %s", (self.plan.payments,))[0][0]
+        self.figures["writes"] = {
+            "put_ids_used": self.put_next - put_first,
+            "put_statuses": [
+                {"status": status, "cvc_erased": bool(erased), "count": count} for status, erased, count in statuses
+            ],
+            "put_2xx": sum(run["requests"] - run["non_2xx"] for run in self.figures["runs"]["put"]),
+            "post_rows_created": created,
+            "post_2xx": sum(run["requests"] - run["non_2xx"] for run in self.figures["runs"]["post"]),
+        }
+
+    def count_round_trips(self) -> None:
+        """Count the database round trips per request of each endpoint, in-process."""
+        from app import create_app
+
+        config = type("BenchConfig", (Config,), {**self.settings, "LOG_LEVEL": "WARNING"})
+        first_put = self.put_next
+        self.put_next += 25
+        body = {
+            "user_id": 1,
+            "amount": "12.50",
+            "currency": "INR",
+            "payment_method": "Credit Card",
+            "card_no": "4111111111111111",
+            "card_expiry": "2099-12-01",
+            "card_cvc": "123",
+        }
+        stamp = f"{self.started:%H%M%S}"
+        requests = {
+            "get_user": lambda n: {"path": "/users/1"},
+            "get_payment": lambda n: {"path": "/payments/1"},
+            "list_first": lambda n: {"path": "/payments?limit=100"},
+            "list_deep": lambda n: {"path": f"/payments?limit=100&after={self.plan.deep_after}"},
+            "list_user": lambda n: {"path": "/payments?user_id=1"},
+            "post": lambda n: {"path": "/payments", "method": "POST", "json": body},
+            "post_idempotent": lambda n: {
+                "path": "/payments",
+                "method": "POST",
+                "json": body,
+                "headers": {"Idempotency-Key": f"rt-{stamp}-{n}"},
+            },
+            "put": lambda n: {"path": f"/payments/{first_put + n}", "method": "PUT", "json": {"status": "completed"}},
+        }
+        self.figures["round_trips"] = roundtrips.measure(create_app(config), requests)
+        self.figures["round_trip_costs"] = roundtrips.costs(self.settings)
+        self.figures["serialise"] = serialise.measure()
+        self.figures["table_sizes"] = {
+            name: {"rows": rows, "mib": size / 2**20}
+            for name, rows, size in self.query(
+                "SELECT table_name, table_rows, data_length + index_length FROM information_schema.tables"
+                " WHERE table_schema = DATABASE() AND table_name IN ('users', 'payments')"
+            )
+        }
+
+    def idempotent_post(self, api: servers.Server) -> None:
+        """Send one POST with an Idempotency-Key, so the key table has a real row to explain."""
+        body = json.dumps(
+            {
+                "user_id": 1,
+                "amount": "10.00",
+                "currency": "INR",
+                "payment_method": "UPI",
+                "description": "idempotency sample",
+            }
+        ).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": f"bench-{self.started:%Y%m%d%H%M%S}"}
+        request = urllib.request.Request(api.base_url + "/payments", data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def profile_endpoints(self, api: servers.Server) -> None:
+        """Profile each endpoint under load with py-spy."""
+        seconds = self.plan.profile_seconds
+        findings = {}
+        for key in self.loads():
+            output = self.dir / f"pyspy-{key}.txt"
+            load = self.loads()[key][1]
+            if key == "put":
+                # Enough ids for any rate this machine reaches; the unused ones stay pending.
+                load = wrk.Load("/", "put_status.lua", (self.put_next, self.plan.pending_high, self.plan.threads))
+            cmd = wrk.command(api.base_url, load, seconds + 3, self.plan.connections, self.plan.threads)
+            with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as driver:
+                try:
+                    time.sleep(1.5)
+                    profile.record(api.process.pid, seconds, 200, output)
+                    out, _ = driver.communicate(timeout=seconds + 60)
+                finally:
+                    if driver.poll() is None:
+                        driver.kill()
+            result = wrk.parse(key, out)
+            if key == "put":
+                self.put_next = result.extra["put_next"]
+            findings[key] = profile.summarise(output, api.process.pid, 200, result.rps * seconds)
+            findings[key]["rps_while_profiled"] = result.rps
+        self.figures["profile"] = findings
+
+    def sweep(self) -> None:
+        """Compare worker counts and classes on GET /payments/<id> and POST /payments."""
+        configs = [("sync", 2), ("sync", 3), ("sync", 4), ("gthread", 2), ("gthread", 3), ("gthread", 4)]
+        rows = []
+        for number in range(self.plan.sweep_rounds):
+            order = configs if number % 2 == 0 else list(reversed(configs))
+            for worker_class, workers in order:
+                rows += self._sweep_config(worker_class, workers)
+        self.figures["sweep"] = rows
+
+    def _sweep_config(self, worker_class: str, workers: int) -> list[dict]:
+        """Measure one gunicorn configuration; note how evenly its workers shared the CPU."""
+        extra = ["--worker-class", worker_class] + (["--threads", "4"] if worker_class == "gthread" else [])
+        api = self.start("api-sweep", "app:create_app()", self.plan.api_port, "/health", workers, extra)
+        rows = []
+        try:
+            for key in ("get_payment", "post"):
+                self.run_load(key, api, 1)
+                pids = api.worker_pids()
+                before = {pid: servers.cpu_ticks(pid) for pid in pids}
+                result = self.run_load(key, api, self.plan.sweep_duration)
+                used = [servers.cpu_ticks(pid) - before[pid] for pid in pids]
+                busiest = max(used) / max(sum(used), 1)
+                rows.append(
+                    {
+                        "class": worker_class,
+                        "workers": workers,
+                        "endpoint": key,
+                        **asdict(result),
+                        "busiest_worker_cpu_share": busiest,
+                    }
+                )
+        finally:
+            self.stop(api)
+        return rows
+
+    def uncommitted(self) -> list[str]:
+        """Return the tracked files (outside bench/) changed in the work tree since the commit."""
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        return [line[3:] for line in status.stdout.splitlines()]
+
+    def machine(self) -> dict:
+        """Describe the machine and software the run used."""
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        memory = next(
+            line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+        )
+        variables = dict(
+            self.query(
+                "SHOW VARIABLES WHERE Variable_name IN ('version', 'innodb_buffer_pool_size',"
+                " 'innodb_flush_log_at_trx_commit', 'innodb_flush_method', 'sync_binlog', 'log_bin')"
+            )
+        )
+        gunicorn_version = subprocess.run([str(servers.GUNICORN), "--version"], capture_output=True, text=True).stdout
+        wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+        return {
+            "nproc": os.cpu_count(),
+            "cpu": model,
+            "memory_gib": int(memory) / 1024 / 1024,
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+            "mysql_connector": mysql.connector.__version__,
+            "c_extension": bool(getattr(mysql.connector, "HAVE_CEXT", False)),
+            "gunicorn": gunicorn_version.strip(),
+            "wrk": (wrk_version.stdout + wrk_version.stderr).splitlines()[0].strip(),
+            "db": variables,
+            "db_server": f"{self.settings['DB_HOST']}:{self.settings['DB_PORT']}",
+            "uncommitted": self.uncommitted(),
+            "commit": subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip(),
+        }
+
+    # --- the whole run --------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run every phase and write the report."""
+        plan = self.plan
+        print(f"bench: results in {self.dir}", flush=True)
+        self.create_database()
+        self.load_base()
+        api = self.start("api", "app:create_app()", plan.api_port, "/health", plan.workers)
+        ceiling = self.start("ceiling", "bench.ceiling_app:create_app()", plan.ceiling_port, "/hello", plan.workers)
+        print(f"bench: list latency at {plan.small:,} payments", flush=True)
+        self.figures["latency_small"] = self.list_latency(api, plan.small)
+        self.load(plan.small + 1, plan.payments)
+        load_data.analyze(self.settings)
+        print(f"bench: list latency at {plan.payments:,} payments", flush=True)
+        self.figures["latency_large"] = self.list_latency(api, plan.payments)
+        self.warm_up(api, ceiling)
+        put_first = self.put_next
+        self.rounds(api, ceiling)
+        self.memory(api, ceiling)
+        if plan.profile_seconds:
+            print("bench: profiling each endpoint with py-spy", flush=True)
+            self.profile_endpoints(api)
+        self.verify_writes(put_first)
+        self.count_round_trips()
+        self.idempotent_post(api)
+        self.figures["explain"] = explain.explain_all(self.settings)
+        self.stop(api)
+        self.stop(ceiling)
+        if plan.sweep_rounds:
+            print("bench: worker count and class sweep", flush=True)
+            self.sweep()
+        self.figures["machine"] = self.machine()
+        self.figures["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+        self.figures["started"] = self.started.isoformat(timespec="seconds")
+        self.figures["elapsed_s"] = (datetime.now(UTC) - self.started).total_seconds()
+        (self.dir / "figures.json").write_text(json.dumps(self.figures, indent=2, default=str))
+        target = ROOT / "bench" / ("RESULTS.md" if not plan.quick else "results/RESULTS-quick.md")
+        target.write_text(report.render(self.figures, self.loads()))
+        print(f"bench: wrote {target.relative_to(ROOT)} ({self.figures['elapsed_s'] / 60:.1f} min)", flush=True)
+
+
+def _terminate(signum, _frame):
+    """Turn SIGTERM/SIGHUP into a normal exit so the cleanup runs."""
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:
+    """Run the benchmark, always stopping the servers and dropping the database at the end."""
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    plan = Plan.from_env()
+    plan.check()
+    benchmark = Benchmark(plan)
+    try:
+        benchmark.run()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        benchmark.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
