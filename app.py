@@ -90,6 +90,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(mysql.connector.Error)
     def handle_database_error(error: mysql.connector.Error):
+        db.mark_broken()
         if db.is_transient(error):
             app.logger.warning("database unavailable: errno %s", error.errno)
             return handle_api_error(ServiceUnavailable())

@@ -1,6 +1,7 @@
 """The pool, transactions, init-db, health, and refusing to start without keys."""
 
 import threading
+import time
 
 import pytest
 
@@ -99,3 +100,45 @@ class ShortKeyConfig(SuiteConfig):
 def test_the_app_refuses_to_start_without_valid_keys(config, name):
     with pytest.raises(SystemExit, match=name):
         create_app(config)
+
+
+def server_connection_id(app) -> int:
+    """Return the server-side id of the connection an app's pool hands out next."""
+    with app.app_context():
+        connection_id = db.get_db().connection_id
+        db.close_db()
+    return connection_id
+
+
+def open_connections(sql) -> int:
+    """Count the server connections to the test database, besides the `sql` fixture's own."""
+    rows = sql(
+        "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
+        (SuiteConfig.DB_NAME,),
+    )
+    return rows[0]["n"]
+
+
+class FourConnectionsConfig(SuiteConfig):
+    """A pool of four."""
+
+    DB_POOL_SIZE = 4
+
+
+def test_the_pool_opens_connections_only_as_they_are_needed(database, sql):
+    before = open_connections(sql)
+    client = create_app(FourConnectionsConfig).test_client()
+    for _ in range(5):
+        assert client.get("/health").status_code == 200
+    assert open_connections(sql) - before == 1
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_without_an_error(database, sql):
+    app = create_app(SuiteConfig)
+    client = app.test_client()
+    assert client.get("/health").status_code == 200
+    connection_id = server_connection_id(app)
+    sql(f"KILL CONNECTION {int(connection_id)}")
+    time.sleep(1.2)  # longer than the pool's idle time before it checks a connection
+    assert client.get("/health").status_code == 200
+    assert server_connection_id(app) != connection_id

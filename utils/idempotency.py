@@ -9,7 +9,7 @@ from functools import wraps
 import mysql.connector
 from flask import Response, current_app, g, request
 
-from db import close_db, reading, transaction
+from db import close_db, mark_broken, reading, transaction
 from models import idempotency_model
 from utils.errors import BadRequest, IdempotencyInFlight, IdempotencyKeyReused, ServiceUnavailable
 from utils.formatting import utc_now
@@ -122,5 +122,6 @@ def _release(key_hash: bytes) -> None:
             return
         except (mysql.connector.Error, ServiceUnavailable):
             # The request's own connection may be the one that broke: take a fresh one.
+            mark_broken()
             close_db()
     current_app.logger.warning("could not release an idempotency key; it expires by itself")
