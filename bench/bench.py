@@ -53,6 +53,8 @@ class Plan:
     profile_seconds: int
     sweep_rounds: int
     sweep_duration: int
+    variant_rounds: int
+    variant_duration: int
     keep_db: bool
     api_port: int
     ceiling_port: int
@@ -78,6 +80,8 @@ class Plan:
             profile_seconds=_env_int("PROFILE_SECONDS", 0 if os.environ.get("PROFILE") == "0" else 3 if quick else 8),
             sweep_rounds=_env_int("SWEEP_ROUNDS", 0 if os.environ.get("SWEEP") == "0" else 1 if quick else 2),
             sweep_duration=_env_int("SWEEP_DURATION", 2 if quick else 6),
+            variant_rounds=_env_int("VARIANT_ROUNDS", 0 if os.environ.get("VARIANTS") != "1" else 1 if quick else 3),
+            variant_duration=_env_int("VARIANT_DURATION", 2 if quick else 6),
             keep_db=os.environ.get("KEEP_DB") == "1",
             api_port=_env_int("BENCH_API_PORT", 8181),
             ceiling_port=_env_int("BENCH_CEILING_PORT", 8182),
@@ -450,6 +454,33 @@ class Benchmark:
             findings[key]["rps_while_profiled"] = result.rps
         self.figures["profile"] = findings
 
+    def variants(self, api: servers.Server) -> None:
+        """Compare the API as it is with variants that imitate the suggested changes (bench/variants.py)."""
+        plan = self.plan
+        candidates = [("as is", api)]
+        for offset, name in ((2, "no_ping"), (3, "suggested")):
+            server = self.start(
+                f"api-{name}", f"bench.variants:{name}()", plan.api_port + offset, "/health", plan.workers
+            )
+            candidates.append((name, server))
+        endpoints = ("get_payment", "list_first", "post", "put")
+        rows = []
+        try:
+            for _, server in candidates[1:]:
+                for key in endpoints:
+                    self.run_load(key, server, 1)
+            for number in range(plan.variant_rounds):
+                for key in endpoints:
+                    shift = number % len(candidates)
+                    order = candidates[shift:] + candidates[:shift]
+                    round_rps = {name: self.run_load(key, server, plan.variant_duration) for name, server in order}
+                    for name, result in round_rps.items():
+                        rows.append({"round": number, "endpoint": key, "variant": name, **asdict(result)})
+        finally:
+            for _, server in candidates[1:]:
+                self.stop(server)
+        self.figures["variants"] = rows
+
     def sweep(self) -> None:
         """Compare worker counts and classes on GET /payments/<id> and POST /payments."""
         configs = [("sync", 2), ("sync", 3), ("sync", 4), ("gthread", 2), ("gthread", 3), ("gthread", 4)]
@@ -558,6 +589,9 @@ class Benchmark:
         if plan.profile_seconds:
             print("bench: profiling each endpoint with py-spy", flush=True)
             self.profile_endpoints(api)
+        if plan.variant_rounds:
+            print("bench: the API as it is against the suggested changes (bench/variants.py)", flush=True)
+            self.variants(api)
         self.verify_writes(put_first)
         self.count_round_trips()
         self.idempotent_post(api)
