@@ -1,5 +1,6 @@
 """The pooled MySQL/MariaDB connection, transactions, and the `init-db` command."""
 
+import logging
 import queue
 import re
 import threading
@@ -27,6 +28,7 @@ except ImportError:  # pure-Python connector
     CMySQLConnection = CMySQLCursorDict = None
 
 SCHEMA_PATH = Path(__file__).with_name("schema.sql")
+logger = logging.getLogger(__name__)
 _pool_lock = threading.Lock()
 
 # Errors that mean "the database is not reachable right now", not "this request is wrong".
@@ -86,9 +88,14 @@ class ConnectionPool:
             raise ServiceUnavailable("No database connection became free in time; retry shortly.") from error
         try:
             return self._usable(slot)
-        except mysql.connector.Error as error:
-            self._slots.put(None)
-            raise ServiceUnavailable() from error
+        except BaseException as error:
+            if slot is not None:
+                _close_quietly(slot[0])
+            self._slots.put(None)  # whatever failed, the slot is never lost
+            if isinstance(error, Exception):
+                logger.warning("cannot connect to the database: %s", error)
+                raise ServiceUnavailable() from error
+            raise
 
     def _usable(self, slot: tuple | None) -> MySQLConnectionAbstract:
         """Open a connection for an empty slot, or check one that sat idle."""
@@ -101,11 +108,13 @@ class ConnectionPool:
 
     def release(self, connection: MySQLConnectionAbstract, *, broken: bool = False) -> None:
         """Give a connection back; a broken one is closed and its slot left empty."""
-        if broken:
-            _close_quietly(connection)
-            self._slots.put(None)
-        else:
+        if not broken:
             self._slots.put((connection, time.monotonic()))
+            return
+        try:
+            _close_quietly(connection)
+        finally:
+            self._slots.put(None)
 
 
 def _close_quietly(connection: MySQLConnectionAbstract) -> None:
@@ -159,9 +168,9 @@ def dict_cursor(connection: MySQLConnectionAbstract):
 def transaction() -> Iterator:
     """Run a block in one transaction: commit on success, roll back and re-raise on error."""
     db = get_db()
-    db.start_transaction()
     cursor = dict_cursor(db)
     try:
+        db.start_transaction()
         yield cursor
         _commit(db)
     except BaseException:
@@ -190,11 +199,11 @@ def _commit(db: MySQLConnectionAbstract) -> None:
 
 
 def _rollback_quietly(db: MySQLConnectionAbstract) -> None:
-    """Roll back; a connection already lost has nothing to roll back."""
+    """Roll back; if that fails, the connection is replaced rather than reused."""
     try:
         db.rollback()
     except (mysql.connector.Error, MySQLInterfaceError):
-        pass
+        mark_broken()
 
 
 def is_transient(error: mysql.connector.Error) -> bool:

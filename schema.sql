@@ -4,7 +4,8 @@
 CREATE TABLE IF NOT EXISTS users (
     id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
     name        VARCHAR(100)    NOT NULL,
-    email       VARCHAR(254)    NOT NULL,
+    -- Binary: addresses are lower-cased before storage, and josé@ is not jose@.
+    email       VARCHAR(254)    NOT NULL COLLATE utf8mb4_bin,
     phone       VARCHAR(32)     NULL,
     country     VARCHAR(64)     NULL,
     created_at  DATETIME        NOT NULL,

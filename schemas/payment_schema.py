@@ -188,7 +188,8 @@ def dump_payment(payment: dict) -> dict:
     return {
         "id": payment["id"],
         "user_id": payment["user_id"],
-        "amount": format_amount(payment["amount"], CURRENCY_DECIMALS[payment["currency"]]),
+        # A currency withdrawn from ISO 4217 after it was stored still reads back (as 2 decimals).
+        "amount": format_amount(payment["amount"], CURRENCY_DECIMALS.get(payment["currency"], 2)),
         "currency": payment["currency"],
         "payment_method": payment["payment_method"],
         "card_no": mask_card(last4) if last4 else None,

@@ -8,6 +8,7 @@ import pytest
 import db
 from app import create_app
 from tests.conftest import SuiteConfig, unique_email
+from utils.errors import ServiceUnavailable
 
 
 def test_a_transaction_commits_on_success(app, sql):
@@ -142,3 +143,20 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced_without_an_error
     time.sleep(1.2)  # longer than the pool's idle time before it checks a connection
     assert client.get("/health").status_code == 200
     assert server_connection_id(app) != connection_id
+
+
+def test_a_failed_connect_of_any_kind_gives_its_slot_back(monkeypatch):
+    pool = db.ConnectionPool({}, 2)
+    calls = []
+
+    def connect(**_settings):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise RuntimeError("not a driver error")
+        return "a connection"
+
+    monkeypatch.setattr(db.mysql.connector, "connect", connect)
+    for _ in range(2):
+        with pytest.raises(ServiceUnavailable):
+            pool.acquire(0.1)
+    assert pool.acquire(0.1) == "a connection"

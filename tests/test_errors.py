@@ -107,3 +107,11 @@ def test_responses_carry_a_request_id_and_nosniff(client):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     generated = client.get("/health", headers={"X-Request-Id": "bad id with spaces"}).headers["X-Request-Id"]
     assert generated != "bad id with spaces" and len(generated) == 32
+
+
+@pytest.mark.parametrize("number", ["1e1000000000000000000", "-1E-9999999999999999999", "1e400"])
+def test_a_number_with_a_huge_exponent_is_rejected_cleanly(client, number):
+    body = '{"name": ' + number + ', "email": "a@example.com"}'
+    response = client.post("/users", data=body, content_type="application/json")
+    assert response.status_code in (400, 422)
+    assert response.mimetype == "application/problem+json"

@@ -1,10 +1,11 @@
 """The /users resource, through the API, checked against the database."""
 
 import re
+import secrets
 
 import pytest
 
-from tests.conftest import unique_email
+from tests.conftest import HEX_TO_LETTERS, unique_email
 
 ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
@@ -231,3 +232,10 @@ def test_a_204_and_an_options_answer_carry_no_content_type(client, make_user):
     assert "Content-Type" not in response.headers
     options = client.options("/users")
     assert "Content-Type" not in options.headers and "GET" in options.headers["Allow"]
+
+
+def test_accented_and_plain_emails_are_different_users(client):
+    local = secrets.token_hex(4).translate(HEX_TO_LETTERS)
+    first = client.post("/users", json={"name": "A", "email": f"jose{local}@example.com"})
+    second = client.post("/users", json={"name": "B", "email": f"josé{local}@example.com"})
+    assert (first.status_code, second.status_code) == (201, 201)

@@ -2,7 +2,7 @@
 
 import json
 import re
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 
 from flask import Response, g, jsonify, request, url_for
 
@@ -42,7 +42,7 @@ def json_body() -> dict:
             parse_constant=_keep_constant,
             object_pairs_hook=_reject_duplicate_keys,
         )
-    except (ValueError, RecursionError) as error:
+    except (ValueError, RecursionError, DecimalException) as error:
         raise BadRequest(f"The body is not valid JSON: {_json_error_reason(error)}") from error
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
@@ -56,6 +56,8 @@ def _json_error_reason(error: Exception) -> str:
         return "nested too deeply."
     if isinstance(error, UnicodeDecodeError):
         return "it is not UTF-8 text."
+    if isinstance(error, DecimalException):
+        return "a number is out of range."
     if isinstance(error, json.JSONDecodeError):
         return f"{error.msg} at line {error.lineno}, column {error.colno}."
     return str(error).split(":")[0] + "."
