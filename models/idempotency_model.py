@@ -28,27 +28,32 @@ def get_key(cursor, key_hash: bytes) -> dict | None:
     return cursor.fetchone()
 
 
-def reclaim_key(cursor, key_hash: bytes, seen_at: datetime, request_hash: bytes, now: datetime) -> bool:
-    """Take over an expired or abandoned record, unless another request took it first."""
+def reclaim_key(cursor, record: dict, request_hash: bytes, now: datetime) -> bool:
+    """Take over an expired or abandoned record, unless another request changed it first."""
     cursor.execute(
         "UPDATE idempotency_keys SET request_hash = %s, response_status = NULL, response_body = NULL,"
-        " location = NULL, created_at = %s WHERE key_hash = %s AND created_at = %s",
-        (request_hash, now, key_hash, seen_at),
+        " location = NULL, created_at = %s WHERE key_hash = %s AND created_at = %s AND response_status <=> %s",
+        (request_hash, now, record["key_hash"], record["created_at"], record["response_status"]),
     )
     return cursor.rowcount == 1
 
 
-def complete_key(cursor, key_hash: bytes, status: int, body: str, location: str | None) -> None:
-    """Store the response of the request that holds the key."""
+def complete_key(cursor, key_hash: bytes, claimed_at: datetime, status: int, body: str, location: str | None) -> bool:
+    """Store the response of the request holding the claim made at `claimed_at`; False if it lost it."""
     cursor.execute(
-        "UPDATE idempotency_keys SET response_status = %s, response_body = %s, location = %s WHERE key_hash = %s",
-        (status, body, location, key_hash),
+        "UPDATE idempotency_keys SET response_status = %s, response_body = %s, location = %s"
+        " WHERE key_hash = %s AND created_at = %s AND response_status IS NULL",
+        (status, body, location, key_hash, claimed_at),
     )
+    return cursor.rowcount == 1
 
 
-def release_key(cursor, key_hash: bytes) -> None:
-    """Forget an in-flight key whose request failed, so it can be retried."""
-    cursor.execute("DELETE FROM idempotency_keys WHERE key_hash = %s AND response_status IS NULL", (key_hash,))
+def release_key(cursor, key_hash: bytes, claimed_at: datetime) -> None:
+    """Forget the in-flight claim made at `claimed_at`, so the key can be retried."""
+    cursor.execute(
+        "DELETE FROM idempotency_keys WHERE key_hash = %s AND created_at = %s AND response_status IS NULL",
+        (key_hash, claimed_at),
+    )
 
 
 def purge_keys(cursor, before: datetime) -> int:

@@ -1,11 +1,15 @@
 """Idempotency-Key on POST /payments and POST /users."""
 
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import pytest
 import requests
 
+import db
+from models import idempotency_model
 from tests.conftest import card_payment, unique_email
 
 
@@ -104,3 +108,32 @@ def test_concurrent_twins_create_exactly_one_payment(live_server, sql, make_user
     assert len(sql("SELECT id FROM payments WHERE user_id = %s", (user["id"],))) == 1
     created_ids = {r.json()["id"] for r in responses if r.status_code == 201}
     assert len(created_ids) == 1
+
+
+def test_a_request_whose_stale_claim_was_taken_over_cannot_complete_or_release_it(app, sql):
+    key_hash, first_at, second_at = os.urandom(32), datetime(2026, 1, 1, 0, 0, 0), datetime(2026, 1, 1, 0, 1, 0)
+    with app.app_context(), db.reading() as cursor:
+        assert idempotency_model.claim_key(cursor, key_hash, b"a" * 32, first_at)
+        stale = idempotency_model.get_key(cursor, key_hash)
+        assert idempotency_model.reclaim_key(cursor, stale, b"b" * 32, second_at)
+        assert not idempotency_model.reclaim_key(cursor, stale, b"c" * 32, second_at)
+        assert not idempotency_model.complete_key(cursor, key_hash, first_at, 201, "{}", "/payments/1")
+        idempotency_model.release_key(cursor, key_hash, first_at)
+        assert idempotency_model.complete_key(cursor, key_hash, second_at, 201, '{"id": 2}', "/payments/2")
+        record = idempotency_model.get_key(cursor, key_hash)
+    assert (record["request_hash"], record["response_body"]) == (b"b" * 32, '{"id": 2}')
+
+
+def test_the_stored_request_hash_does_not_depend_on_the_cvc(client, make_user):
+    user, key = make_user(), new_key()
+    first = client.post("/payments", json=card_payment(user["id"], card_cvc="123"), headers={"Idempotency-Key": key})
+    again = client.post("/payments", json=card_payment(user["id"], card_cvc="456"), headers={"Idempotency-Key": key})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+
+
+def test_equal_numbers_written_differently_are_the_same_body(client, make_user):
+    user, key = make_user(), new_key()
+    client.post("/payments", json=card_payment(user["id"], amount=500), headers={"Idempotency-Key": key})
+    again = client.post("/payments", json=card_payment(user["id"], amount=500.0), headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 from datetime import timedelta
+from decimal import Decimal
 from functools import wraps
 
 import mysql.connector
@@ -11,6 +12,7 @@ from flask import Response, current_app, g, request
 
 from db import close_db, mark_broken, reading, transaction
 from models import idempotency_model
+from utils.crypto_utils import fingerprint_card
 from utils.errors import BadRequest, IdempotencyInFlight, IdempotencyKeyReused, ServiceUnavailable
 from utils.formatting import utc_now
 from utils.http import json_body
@@ -28,18 +30,16 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         key_hash = _key_hash(key)
-        request_hash = _request_hash(json_body())
-        replay = _claim(key_hash, request_hash)
+        replay = _claim(key_hash, _request_hash(json_body()))
         if replay is not None:
             return replay
-        g.idempotency_key_hash = key_hash
         try:
             response = view(*args, **kwargs)
         except BaseException:
-            _release(key_hash)
+            _release()
             raise
         if response.status_code >= 300:
-            _release(key_hash)
+            _release()
         return response
 
     return wrapper
@@ -51,15 +51,18 @@ def create_scope():
     Without a key the create is one INSERT, atomic by itself under autocommit; with a key the
     stored response has to commit together with the row it describes.
     """
-    return transaction() if "idempotency_key_hash" in g else reading()
+    return transaction() if "idempotency_claim" in g else reading()
 
 
 def remember_response(cursor, response: Response) -> None:
     """Store a response for the request's Idempotency-Key, in the caller's transaction."""
-    key_hash = g.get("idempotency_key_hash")
-    if key_hash is not None:
-        body = response.get_data(as_text=True)
-        idempotency_model.complete_key(cursor, key_hash, response.status_code, body, response.headers.get("Location"))
+    claim = g.get("idempotency_claim")
+    if claim is None:
+        return
+    body, location = response.get_data(as_text=True), response.headers.get("Location")
+    if not idempotency_model.complete_key(cursor, *claim, response.status_code, body, location):
+        # The claim went stale and another request took the key over: this one must not commit.
+        raise IdempotencyInFlight()
 
 
 def _key_hash(key: str) -> bytes:
@@ -70,10 +73,31 @@ def _key_hash(key: str) -> bytes:
 
 
 def _request_hash(body: dict) -> bytes:
-    """Return a keyed hash of the request body, so no card data is stored with the key."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    fingerprint_key = current_app.extensions["card_keys"]["fingerprint"]
-    return hmac.new(fingerprint_key, canonical.encode(), hashlib.sha256).digest()
+    """Return a keyed hash of the body that holds nothing derived from a CVC.
+
+    The card number enters only as its fingerprint, and the CVC not at all (a retry that differs
+    only in its CVC counts as the same request), under a key derived for this one purpose.
+    """
+    keys = current_app.extensions["card_keys"]
+    comparable = {name: value for name, value in body.items() if name != "card_cvc"}
+    if isinstance(comparable.get("card_no"), str):
+        digits = comparable["card_no"].replace(" ", "").replace("-", "")
+        comparable["card_no"] = fingerprint_card(digits, keys["fingerprint"])
+    canonical = json.dumps(_canonical_numbers(comparable), sort_keys=True, separators=(",", ":"))
+    hash_key = hmac.new(keys["fingerprint"], b"idempotency request hash", hashlib.sha256).digest()
+    return hmac.new(hash_key, canonical.encode(), hashlib.sha256).digest()
+
+
+def _canonical_numbers(value):
+    """Write every number in one form, so 500, 500.0 and 5E+2 compare equal."""
+    if isinstance(value, dict):
+        return {name: _canonical_numbers(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical_numbers(item) for item in value]
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        return f"number:{number.normalize() if number.is_finite() else number}"
+    return value
 
 
 def _claim(key_hash: bytes, request_hash: bytes) -> Response | None:
@@ -81,12 +105,14 @@ def _claim(key_hash: bytes, request_hash: bytes) -> Response | None:
     now = utc_now()
     with reading() as cursor:
         if idempotency_model.claim_key(cursor, key_hash, request_hash, now):
+            g.idempotency_claim = (key_hash, now)
             return None
         record = idempotency_model.get_key(cursor, key_hash)
         if record is None:
             raise IdempotencyInFlight()
         if _expired(record, now):
-            if idempotency_model.reclaim_key(cursor, key_hash, record["created_at"], request_hash, now):
+            if idempotency_model.reclaim_key(cursor, record, request_hash, now):
+                g.idempotency_claim = (key_hash, now)
                 return None
             raise IdempotencyInFlight()
     if not hmac.compare_digest(bytes(record["request_hash"]), request_hash):
@@ -113,12 +139,15 @@ def _replay(record: dict) -> Response:
     return response
 
 
-def _release(key_hash: bytes) -> None:
-    """Free the key after a failed request; if the database is down, it expires by itself."""
+def _release() -> None:
+    """Free this request's claim after it failed; if the database is down, it expires by itself."""
+    claim = g.pop("idempotency_claim", None)
+    if claim is None:
+        return
     for _attempt in range(2):
         try:
             with reading() as cursor:
-                idempotency_model.release_key(cursor, key_hash)
+                idempotency_model.release_key(cursor, *claim)
             return
         except (mysql.connector.Error, ServiceUnavailable):
             # The request's own connection may be the one that broke: take a fresh one.
