@@ -1,5 +1,6 @@
 """Idempotency-Key on POST /payments and POST /users."""
 
+import json
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -137,3 +138,12 @@ def test_equal_numbers_written_differently_are_the_same_body(client, make_user):
     client.post("/payments", json=card_payment(user["id"], amount=500), headers={"Idempotency-Key": key})
     again = client.post("/payments", json=card_payment(user["id"], amount=500.0), headers={"Idempotency-Key": key})
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.parametrize("amount", ["1e999999999", "NaN", "-Infinity", "1e-999999999"])
+def test_odd_numbers_in_an_idempotent_request_are_a_clean_422(client, make_user, amount):
+    body = json.dumps(card_payment(make_user()["id"])).replace('"amount": 500.0', f'"amount": {amount}')
+    headers = {"Idempotency-Key": new_key()}
+    response = client.post("/payments", data=body, content_type="application/json", headers=headers)
+    assert response.status_code == 422
+    assert "amount" in response.get_json()["errors"]

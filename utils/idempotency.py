@@ -4,7 +4,7 @@ import hashlib
 import hmac
 import json
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from functools import wraps
 
 import mysql.connector
@@ -96,7 +96,10 @@ def _canonical_numbers(value):
         return [_canonical_numbers(item) for item in value]
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-        return f"number:{number.normalize() if number.is_finite() else number}"
+        try:
+            return f"number:{number.normalize()}"
+        except DecimalException:  # NaN, or beyond the decimal context's range
+            return f"number:{number}"
     return value
 
 
