@@ -1,6 +1,7 @@
 """The Payments API: application factory and development server entry point."""
 
 import logging
+import os
 import re
 import time
 import uuid
@@ -136,4 +137,4 @@ def register_request_hooks(app: Flask) -> None:
 
 
 if __name__ == "__main__":
-    create_app().run(host="0.0.0.0", port=8080)
+    create_app().run(host="0.0.0.0", port=int(os.environ.get("PORT", "8080")))

@@ -4,7 +4,7 @@ import os
 
 from dotenv import load_dotenv
 
-from utils.crypto_utils import generate_key, parse_key, parse_keyring
+from utils.crypto_utils import KeyConfigError, generate_key, parse_key, parse_keyring
 
 load_dotenv()
 
@@ -52,8 +52,12 @@ class TestConfig(Config):
 
 def load_keys(config: dict) -> dict:
     """Parse the three card keys from a config mapping; raise KeyConfigError if any is bad."""
-    return {
+    keys = {
         "card_number": parse_keyring("CARD_NUMBER_KEYS", config.get("CARD_NUMBER_KEYS")),
         "card_cvc": parse_keyring("CARD_CVC_KEYS", config.get("CARD_CVC_KEYS")),
         "fingerprint": parse_key("CARD_FINGERPRINT_KEY", config.get("CARD_FINGERPRINT_KEY")),
     }
+    number_keys, cvc_keys = set(keys["card_number"].keys.values()), set(keys["card_cvc"].keys.values())
+    if number_keys & cvc_keys or keys["fingerprint"] in number_keys | cvc_keys:
+        raise KeyConfigError("CARD_NUMBER_KEYS, CARD_CVC_KEYS and CARD_FINGERPRINT_KEY must be different keys.")
+    return keys

@@ -20,3 +20,14 @@ preload_app = False
 # Unused here, and its default path is one per user: make run beside the tests' live
 # server would fight over it.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Refuse to start the master, not just each worker, when the card keys are missing or bad."""
+    from config import Config, load_keys
+    from utils.crypto_utils import KeyConfigError
+
+    try:
+        load_keys(vars(Config))
+    except KeyConfigError as error:
+        raise SystemExit(f"Cannot start the Payments API: {error}") from None

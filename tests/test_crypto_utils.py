@@ -162,3 +162,8 @@ def test_luhn(number, valid):
 )
 def test_card_brand_is_derived_from_the_number(number, brand):
     assert card_brand(number) == brand
+
+
+def test_a_key_version_given_twice_is_refused():
+    with pytest.raises(KeyConfigError, match="twice"):
+        parse_keyring("CARD_NUMBER_KEYS", f"1:{generate_key()},1:{generate_key()}")

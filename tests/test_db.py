@@ -1,5 +1,7 @@
 """The pool, transactions, init-db, health, and refusing to start without keys."""
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -7,7 +9,7 @@ import pytest
 
 import db
 from app import create_app
-from tests.conftest import SuiteConfig, unique_email
+from tests.conftest import ROOT, SuiteConfig, free_port, server_environment, unique_email
 from utils.errors import ServiceUnavailable
 
 
@@ -160,3 +162,29 @@ def test_a_failed_connect_of_any_kind_gives_its_slot_back(monkeypatch):
         with pytest.raises(ServiceUnavailable):
             pool.acquire(0.1)
     assert pool.acquire(0.1) == "a connection"
+
+
+class SharedKeyConfig(SuiteConfig):
+    """The CVC keyring reuses the card-number key."""
+
+    CARD_CVC_KEYS = SuiteConfig.CARD_NUMBER_KEYS
+
+
+def test_one_key_for_two_purposes_is_refused():
+    with pytest.raises(SystemExit, match="different keys"):
+        create_app(SharedKeyConfig)
+
+
+def test_gunicorn_itself_exits_with_a_clear_message_on_a_bad_key(database):
+    environment = {**server_environment(database, free_port()), "CARD_CVC_KEYS": "1:abc"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "Cannot start the Payments API: CARD_CVC_KEYS" in result.stderr + result.stdout
+    assert "Booting worker" not in result.stderr

@@ -15,6 +15,9 @@ TAG_BYTES = 16
 HEADER_BYTES = 1  # the key version
 
 
+MISSING_KEY_HINT = "an existing .env is never rewritten: add the key, or move .env aside and run `make run` again"
+
+
 class KeyConfigError(ValueError):
     """A key variable is missing or malformed."""
 
@@ -75,12 +78,14 @@ def _associated_data(version: int, context: bytes) -> bytes:
 def parse_keyring(name: str, value: str | None) -> Keyring:
     """Parse `version:base64key[,version:base64key…]` into a Keyring."""
     if not value or not value.strip():
-        raise KeyConfigError(f"{name} is not set; run `make run` once or see .env.example.")
+        raise KeyConfigError(f"{name} is not set in the environment or .env ({MISSING_KEY_HINT}).")
     keys = {}
     for item in value.split(","):
         version_text, _, key_text = item.strip().partition(":")
         if not version_text.isdigit() or not 1 <= int(version_text) <= 255:
             raise KeyConfigError(f"{name}: each entry must be `version:base64key`, version 1-255.")
+        if int(version_text) in keys:
+            raise KeyConfigError(f"{name} gives key version {version_text} twice.")
         keys[int(version_text)] = parse_key(name, key_text)
     return Keyring(keys)
 
@@ -92,7 +97,10 @@ def parse_key(name: str, value: str | None) -> bytes:
     except binascii.Error:
         key = b""
     if len(key) != KEY_BYTES:
-        raise KeyConfigError(f"{name} must hold base64-encoded {KEY_BYTES}-byte keys.")
+        raise KeyConfigError(
+            f"{name} must hold base64-encoded {KEY_BYTES}-byte keys (replace any REPLACE_WITH_… placeholder;"
+            ' generate one with: python -c "import base64,os;print(base64.b64encode(os.urandom(32)).decode())").'
+        )
     return key
 
 
