@@ -14,6 +14,7 @@ import commands
 import db
 from config import Config, load_keys
 from routes import payment_routes, user_routes
+from schemas.fields import redact_digits
 from utils.apidocs import register_apidocs
 from utils.crypto_utils import KeyConfigError
 from utils.errors import PROBLEM_MIMETYPE, ApiError, ServiceUnavailable
@@ -128,7 +129,7 @@ def register_request_hooks(app: Flask) -> None:
             "request",
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": redact_digits(request.path, min_digits=12),
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
             },

@@ -11,9 +11,9 @@ from utils.errors import ValidationFailed
 
 MAX_ID = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LONG_DIGIT_RUN = re.compile(r"\d{6,}")
+# Digits with a few separators between them ("4111 1111", "4111.1111", "4111/1111"): a card number in disguise.
+_SEPARATED_DIGITS = re.compile(r"[0-9](?:[^0-9A-Za-z]{0,3}[0-9])*", re.ASCII)
 _NUMERIC_STRING = re.compile(r" *[+-]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40}) *", re.ASCII)
-_DIGIT_RUN = re.compile(r"[0-9](?:[ \-]?[0-9])*", re.ASCII)
 
 
 class FieldError(ValueError):
@@ -23,9 +23,14 @@ class FieldError(ValueError):
 Validator = Callable[[Any], Any]
 
 
-def redact_digits(text: str) -> str:
-    """Mask long digit runs, so no card number is echoed back in an error."""
-    return _LONG_DIGIT_RUN.sub(lambda match: "*" * len(match.group()), text)
+def redact_digits(text: str, min_digits: int = 6) -> str:
+    """Mask runs of `min_digits` or more digits (separators allowed), so no card number is echoed."""
+
+    def mask(match: re.Match) -> str:
+        run = match.group()
+        return re.sub(r"[0-9]", "*", run) if sum(char.isdigit() for char in run) >= min_digits else run
+
+    return _SEPARATED_DIGITS.sub(mask, text)
 
 
 def require_string(value: Any) -> str:
@@ -39,8 +44,8 @@ def require_string(value: Any) -> str:
 
 def holds_card_number(value: str) -> bool:
     """Return whether free text holds what looks like a card number: 13-19 digits of a known network, passing Luhn."""
-    for run in _DIGIT_RUN.findall(value):
-        digits = run.replace(" ", "").replace("-", "")
+    for run in _SEPARATED_DIGITS.findall(value):
+        digits = "".join(char for char in run if char.isdigit())
         if 13 <= len(digits) <= 19 and card_brand(digits) != "unknown" and luhn_valid(digits):
             return True
     return False

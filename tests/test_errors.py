@@ -115,3 +115,18 @@ def test_a_number_with_a_huge_exponent_is_rejected_cleanly(client, number):
     response = client.post("/users", data=body, content_type="application/json")
     assert response.status_code in (400, 422)
     assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "name", ["4111 1111 1111 1111", "4111.1111.1111.1111", "4111/1111/1111/1111", "x4111-1111-1111-1111"]
+)
+def test_a_card_number_as_an_unknown_field_name_is_masked(client, name):
+    response = client.post("/users", json={"name": "A", "email": unique_email(), name: 1})
+    assert response.status_code == 422
+    assert "1111" not in response.get_data(as_text=True)
+
+
+def test_an_email_error_never_echoes_a_card_number(client):
+    response = client.post("/users", json={"name": "A", "email": "x@[4111.1111.1111.1111]"})
+    assert response.status_code == 422
+    assert "1111" not in response.get_data(as_text=True)

@@ -82,3 +82,10 @@ def test_an_unexpected_error_is_a_500_problem_logged_once_with_the_request_id(da
     assert "req-500" in response.get_json()["detail"] and "Traceback" not in response.get_data(as_text=True)
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].request_id == "req-500" and errors[0].exc_info
+
+
+def test_a_card_number_in_a_url_is_not_logged(client, caplog):
+    caplog.set_level(logging.INFO)
+    assert client.get("/payments/4111111111111111").status_code == 404
+    assert client.get("/users/1/payments?card_fingerprint=4111111111111111").status_code in (400, 404)
+    assert not [r for r in caplog.records if "4111111111111111" in r.getMessage() + json.dumps(vars(r), default=str)]

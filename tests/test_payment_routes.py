@@ -459,3 +459,9 @@ def test_non_ascii_digits_and_padding_are_refused(client, make_user, fields, fie
     response = client.post("/payments", json=card_payment(make_user()["id"], **fields))
     assert response.status_code == 422
     assert field in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("text", ["card 4111.1111.1111.1111", "4111/1111/1111/1111", "4111  1111  1111  1111"])
+def test_a_card_number_with_other_separators_in_free_text_is_refused(client, make_user, text):
+    response = client.post("/payments", json=card_payment(make_user()["id"], description=text))
+    assert response.status_code == 422

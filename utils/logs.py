@@ -51,3 +51,5 @@ def configure_logging(level: str) -> None:
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+    # The development server's own request lines would repeat the access log, raw paths included.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
