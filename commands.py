@@ -21,11 +21,13 @@ def _print_progress(report: RotationReport) -> None:
 
 
 @click.command("rotate-keys")
-@click.option("--after", default=0, show_default=True, help="Resume after this payment id.")
-@click.option("--batch-size", default=500, show_default=True, help="Rows per transaction.")
+@click.option("--after", default=0, type=click.IntRange(min=0), show_default=True, help="Resume after this payment id.")
+@click.option(
+    "--batch-size", default=500, type=click.IntRange(1, 10000), show_default=True, help="Rows per transaction."
+)
 @with_appcontext
 def rotate_keys_command(after: int, batch_size: int) -> None:
-    """Re-encrypt card data under the newest key versions; report values that fail their tag."""
+    """Re-encrypt card data under the newest key versions; check every value's tag and report failures."""
     keys = current_app.extensions["card_keys"]
     report = rotate_keys(transaction, keys, after=after, batch_size=batch_size, progress=_print_progress)
     click.echo(

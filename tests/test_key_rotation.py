@@ -140,3 +140,26 @@ def test_rotation_runs_while_the_api_serves_and_erased_cvcs_stay_erased(rotation
     rows = {row["id"]: row for row in stored_values(rotation_db)}
     assert all(rows[p["id"]]["card_cvc_encrypted"] is None for p in payments)
     assert_all_decrypt_with_only_the_new_keys(rotation_db)
+
+
+def test_a_tampered_value_under_the_current_key_is_reported_too(rotation_db):
+    app = create_app(config_with(**OLD_KEYS))
+    payments = seed_payments(app.test_client(), 2)
+    cnx = mysql.connector.connect(**connection_settings(rotation_db))
+    cnx.cursor().execute(
+        "UPDATE payments SET card_no_encrypted = INSERT(card_no_encrypted, 21, 1,"
+        " IF(SUBSTRING(card_no_encrypted, 21, 1) = 'X', 'Y', 'X')) WHERE id = %s",
+        (payments[0]["id"],),
+    )
+    cnx.close()
+    result = app.test_cli_runner().invoke(args=["rotate-keys"])
+    assert result.exit_code == 1
+    assert f"payment {payments[0]['id']}: card_no_encrypted failed" in result.output
+    fix = mysql.connector.connect(**connection_settings(rotation_db))
+    fix.cursor().execute("DELETE FROM payments WHERE id = %s", (payments[0]["id"],))
+    fix.close()
+
+
+def test_a_batch_size_of_zero_is_refused(rotation_db):
+    result = rotating_app().test_cli_runner().invoke(args=["rotate-keys", "--batch-size", "0"])
+    assert result.exit_code == 2

@@ -40,23 +40,22 @@ def rotate_keys(
 
 
 def _rotate_row(cursor, row: dict, keys: dict, report: RotationReport) -> None:
-    """Re-encrypt one row's ciphertexts that are under an old key version."""
+    """Re-encrypt one row's ciphertexts under an old key version; check the current ones too."""
     for column, keyring_name, context_name in COLUMNS:
         stored = row[column]
-        keyring: Keyring = keys[keyring_name]
         if stored is None:
             continue
-        if Keyring.version_of(stored) == keyring.current_version:
-            report.current += 1
-            continue
+        keyring: Keyring = keys[keyring_name]
         context = card_context(context_name, row["card_fingerprint"])
         try:
             plaintext = keyring.decrypt(stored, context)
         except DecryptionError:
             report.failed.append((row["id"], column))
             continue
+        if Keyring.version_of(stored) == keyring.current_version:
+            report.current += 1
         # Conditional: a value the API changed or erased meanwhile is left as the API wrote it.
-        if payment_model.replace_ciphertext(cursor, row["id"], column, stored, keyring.encrypt(plaintext, context)):
+        elif payment_model.replace_ciphertext(cursor, row["id"], column, stored, keyring.encrypt(plaintext, context)):
             report.rotated += 1
         else:
             report.skipped_changed += 1
