@@ -56,7 +56,7 @@ def register_blueprints(app: Flask) -> None:
 
 def health():
     """Say whether the database answers (200) or not (503)."""
-    with db.reading() as cursor:
+    with db.autocommit() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchall()
     return jsonify({"status": "ok", "database": "up"})

@@ -6,7 +6,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from db import reading, transaction
+from db import autocommit, transaction
 from models import idempotency_model
 from utils.formatting import utc_now
 from utils.key_rotation import RotationReport, rotate_keys
@@ -45,7 +45,7 @@ def rotate_keys_command(after: int, batch_size: int) -> None:
 def purge_idempotency_keys_command() -> None:
     """Delete Idempotency-Key records older than their 24-hour lifetime."""
     before = utc_now() - timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"])
-    with reading() as cursor:
+    with autocommit() as cursor:
         deleted = idempotency_model.purge_keys(cursor, before)
     click.echo(f"Deleted {deleted} expired idempotency records.")
 

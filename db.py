@@ -181,8 +181,8 @@ def transaction() -> Iterator:
 
 
 @contextmanager
-def reading() -> Iterator:
-    """Give a dictionary cursor for autocommitted reads and single-statement writes."""
+def autocommit() -> Iterator:
+    """Give a dictionary cursor for reads and single-statement writes, each committed by itself."""
     cursor = dict_cursor(get_db())
     try:
         yield cursor

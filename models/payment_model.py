@@ -38,9 +38,7 @@ def create_payment(cursor, record: dict, now: datetime) -> dict:
             (*(record[name] for name in STORED), now, now),
         )
     except IntegrityError as error:
-        if error.errno == errorcode.ER_NO_REFERENCED_ROW_2:
-            raise ValidationFailed(errors={"user_id": "must name an existing user"}) from error
-        raise
+        raise _domain_error(error) from error
     return {"id": cursor.lastrowid, **record, "created_at": now, "updated_at": now}
 
 
@@ -79,9 +77,14 @@ def update_payment(cursor, payment_id: int, columns: dict, now: datetime) -> Non
             (*columns.values(), now, payment_id),
         )
     except IntegrityError as error:
-        if error.errno == errorcode.ER_NO_REFERENCED_ROW_2:
-            raise ValidationFailed(errors={"user_id": "must name an existing user"}) from error
-        raise
+        raise _domain_error(error) from error
+
+
+def _domain_error(error: IntegrityError) -> Exception:
+    """Turn a known integrity failure into the API's error for it."""
+    if error.errno == errorcode.ER_NO_REFERENCED_ROW_2:
+        return ValidationFailed(errors={"user_id": "must name an existing user"})
+    return error
 
 
 def delete_payment(cursor, payment_id: int) -> bool:

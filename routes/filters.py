@@ -4,6 +4,7 @@ import re
 
 from flask import request
 
+from models.payment_model import FILTERS
 from schemas.fields import MAX_ID
 from schemas.payment_schema import STATUSES
 from utils.errors import BadRequest
@@ -11,7 +12,7 @@ from utils.errors import BadRequest
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
-def payment_filters(allowed: tuple[str, ...] = ("user_id", "status", "card_fingerprint")) -> dict:
+def payment_filters(allowed: tuple[str, ...] = FILTERS) -> dict:
     """Read the payment list filters present in the query string, or raise 400."""
     filters = {}
     for name in allowed:

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app, jsonify, url_for
 
-from db import reading, transaction
+from db import autocommit, transaction
 from models import payment_model
 from routes.filters import payment_filters
 from schemas.payment_schema import dump_payment, load_new_payment, load_payment_changes
@@ -15,13 +15,6 @@ from utils.payment_rules import new_payment_record, plan_update
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
 
-@bp.after_request
-def forbid_caching(response):
-    """Keep payment data out of every cache."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def card_keys() -> dict:
     """Return the app's card keys."""
     return current_app.extensions["card_keys"]
@@ -32,7 +25,7 @@ def list_payments():
     """List payments in id order, one keyset page at a time, optionally filtered."""
     limit, after = page_args()
     filters = payment_filters()
-    with reading() as cursor:
+    with autocommit() as cursor:
         payments = payment_model.list_payments(cursor, filters, after, limit + 1)
     return page_response(payments, limit, dump_payment, "payments.list_payments", **filters)
 
@@ -52,7 +45,7 @@ def create_payment():
 @bp.get("/<payment_id>")
 def get_payment(payment_id: str):
     """Return one payment, its card masked."""
-    with reading() as cursor:
+    with autocommit() as cursor:
         payment = payment_model.get_payment(cursor, parse_id(payment_id))
     if payment is None:
         raise NotFound("No payment has this id.")
@@ -78,7 +71,7 @@ def update_payment(payment_id: str):
 @bp.delete("/<payment_id>")
 def delete_payment(payment_id: str):
     """Delete a payment."""
-    with reading() as cursor:
+    with autocommit() as cursor:
         if not payment_model.delete_payment(cursor, parse_id(payment_id)):
             raise NotFound("No payment has this id.")
     return no_content()

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify, url_for
 
-from db import reading, transaction
+from db import autocommit, transaction
 from models import payment_model, user_model
 from routes.filters import payment_filters
 from schemas.payment_schema import dump_payment
@@ -19,7 +19,7 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 def list_users():
     """List users in id order, one keyset page at a time."""
     limit, after = page_args()
-    with reading() as cursor:
+    with autocommit() as cursor:
         users = user_model.list_users(cursor, after, limit + 1)
     return page_response(users, limit, dump_user, "users.list_users")
 
@@ -39,7 +39,7 @@ def create_user():
 @bp.get("/<user_id>")
 def get_user(user_id: str):
     """Return one user."""
-    with reading() as cursor:
+    with autocommit() as cursor:
         user = user_model.get_user(cursor, parse_id(user_id))
     if user is None:
         raise NotFound("No user has this id.")
@@ -65,7 +65,7 @@ def update_user(user_id: str):
 @bp.delete("/<user_id>")
 def delete_user(user_id: str):
     """Delete a user who has no payments."""
-    with reading() as cursor:
+    with autocommit() as cursor:
         if not user_model.delete_user(cursor, parse_id(user_id)):
             raise NotFound("No user has this id.")
     return no_content()
@@ -77,7 +77,7 @@ def list_user_payments(user_id: str):
     user_id = parse_id(user_id)
     limit, after = page_args()
     filters = payment_filters(allowed=("status", "card_fingerprint"))
-    with reading() as cursor:
+    with autocommit() as cursor:
         if user_model.get_user(cursor, user_id) is None:
             raise NotFound("No user has this id.")
         payments = payment_model.list_payments(cursor, {**filters, "user_id": user_id}, after, limit + 1)

@@ -113,7 +113,7 @@ def test_concurrent_twins_create_exactly_one_payment(live_server, sql, make_user
 
 def test_a_request_whose_stale_claim_was_taken_over_cannot_complete_or_release_it(app, sql):
     key_hash, first_at, second_at = os.urandom(32), datetime(2026, 1, 1, 0, 0, 0), datetime(2026, 1, 1, 0, 1, 0)
-    with app.app_context(), db.reading() as cursor:
+    with app.app_context(), db.autocommit() as cursor:
         assert idempotency_model.claim_key(cursor, key_hash, b"a" * 32, first_at)
         stale = idempotency_model.get_key(cursor, key_hash)
         assert idempotency_model.reclaim_key(cursor, stale, b"b" * 32, second_at)

@@ -10,7 +10,7 @@ from functools import wraps
 import mysql.connector
 from flask import Response, current_app, g, request
 
-from db import close_db, mark_broken, reading, transaction
+from db import autocommit, close_db, mark_broken, transaction
 from models import idempotency_model
 from utils.crypto_utils import fingerprint_card
 from utils.errors import BadRequest, IdempotencyInFlight, IdempotencyKeyReused, ServiceUnavailable
@@ -51,7 +51,7 @@ def create_scope():
     Without a key the create is one INSERT, atomic by itself under autocommit; with a key the
     stored response has to commit together with the row it describes.
     """
-    return transaction() if "idempotency_claim" in g else reading()
+    return transaction() if "idempotency_claim" in g else autocommit()
 
 
 def remember_response(cursor, response: Response) -> None:
@@ -106,7 +106,7 @@ def _canonical_numbers(value):
 def _claim(key_hash: bytes, request_hash: bytes) -> Response | None:
     """Claim the key for this request, or return the stored response to replay."""
     now = utc_now()
-    with reading() as cursor:
+    with autocommit() as cursor:
         if idempotency_model.claim_key(cursor, key_hash, request_hash, now):
             g.idempotency_claim = (key_hash, now)
             return None
@@ -149,7 +149,7 @@ def _release() -> None:
         return
     for _attempt in range(2):
         try:
-            with reading() as cursor:
+            with autocommit() as cursor:
                 idempotency_model.release_key(cursor, *claim)
             return
         except (mysql.connector.Error, ServiceUnavailable):

@@ -79,10 +79,13 @@ def _check_frozen_fields(row: dict, changes: dict, keys: dict) -> None:
     for name, value in changes.items():
         if name in ("status", "description"):
             continue
-        if name == "card_no":
+        if name == "card_cvc":
+            # It was erased on leaving pending, so it cannot be compared, and must not be stored again.
+            unchanged = False
+        elif name == "card_no":
             unchanged = fingerprint_card(value, keys["fingerprint"]) == row["card_fingerprint"]
         else:
-            unchanged = name != "card_cvc" and row.get(name) == value
+            unchanged = row.get(name) == value
         if not unchanged:
             raise InvalidTransition(f"{name} cannot change once the payment is {row['status']}.")
 
