@@ -53,12 +53,12 @@ class Plan:
     profile_seconds: int
     sweep_rounds: int
     sweep_duration: int
-    variant_rounds: int
-    variant_duration: int
     keep_db: bool
     api_port: int
     ceiling_port: int
     db_name: str
+    variant_rounds: int = 0
+    variant_duration: int = 0
 
     @classmethod
     def from_env(cls) -> "Plan":
@@ -109,6 +109,25 @@ class Plan:
             raise SystemExit(f"BENCH_DB_NAME must start with {DB_NAME_PREFIX} (letters, digits, underscores).")
         if not (150 < self.small < self.pending_low and self.pending_high < self.payments):
             raise SystemExit("Need 150 < SMALL_PAYMENTS < PAYMENTS/2 and PENDING < PAYMENTS/2.")
+
+
+def endpoint_loads(plan: Plan) -> dict[str, tuple[str, wrk.Load | None]]:
+    """Return the endpoints measured: key -> (label, wrk load); PUT's load is made per run."""
+    return {
+        "get_user": ("GET /users/<id>", wrk.Load("/", "random_path.lua", ("/users/", 1, plan.users))),
+        "get_payment": ("GET /payments/<id>", wrk.Load("/", "random_path.lua", ("/payments/", 1, plan.payments))),
+        "list_first": ("GET /payments?limit=100 (first page)", wrk.Load("/payments?limit=100")),
+        "list_deep": (
+            f"GET /payments?limit=100&after={plan.deep_after:,} (deep page)",
+            wrk.Load(f"/payments?limit=100&after={plan.deep_after}"),
+        ),
+        "list_user": (
+            "GET /payments?user_id=<id>",
+            wrk.Load("/", "random_path.lua", ("/payments?limit=100&user_id=", 1, plan.users)),
+        ),
+        "post": ("POST /payments", wrk.Load("/", "post_payment.lua", (plan.users,))),
+        "put": ("PUT /payments/<id> pending→completed", None),
+    }
 
 
 class Benchmark:
@@ -251,22 +270,7 @@ class Benchmark:
 
     def loads(self) -> dict[str, tuple[str, wrk.Load]]:
         """Return the endpoints measured: key -> (label, wrk load)."""
-        plan = self.plan
-        return {
-            "get_user": ("GET /users/<id>", wrk.Load("/", "random_path.lua", ("/users/", 1, plan.users))),
-            "get_payment": ("GET /payments/<id>", wrk.Load("/", "random_path.lua", ("/payments/", 1, plan.payments))),
-            "list_first": ("GET /payments?limit=100 (first page)", wrk.Load("/payments?limit=100")),
-            "list_deep": (
-                f"GET /payments?limit=100&after={plan.deep_after:,} (deep page)",
-                wrk.Load(f"/payments?limit=100&after={plan.deep_after}"),
-            ),
-            "list_user": (
-                "GET /payments?user_id=<id>",
-                wrk.Load("/", "random_path.lua", ("/payments?limit=100&user_id=", 1, plan.users)),
-            ),
-            "post": ("POST /payments", wrk.Load("/", "post_payment.lua", (plan.users,))),
-            "put": ("PUT /payments/<id> pending→completed", None),
-        }
+        return endpoint_loads(self.plan)
 
     def run_load(self, key: str, server: servers.Server, duration: int, connections: int | None = None):
         """Run wrk once against an endpoint (PUT takes the next unused pending ids)."""
@@ -370,7 +374,7 @@ class Benchmark:
         }
 
     def count_round_trips(self) -> None:
-        """Count the database round trips per request of each endpoint, in-process."""
+        """Count the database round trips per request of each endpoint, in-process (the app imported at start)."""
         from app import create_app
 
         config = type("BenchConfig", (Config,), {**self.settings, "LOG_LEVEL": "WARNING"})
@@ -568,11 +572,28 @@ class Benchmark:
 
     # --- the whole run --------------------------------------------------------------------
 
+    def optional(self, name: str, function, *args) -> None:
+        """Run a phase whose failure should not lose the run: record the error and go on."""
+        try:
+            function(*args)
+        except Exception as error:  # noqa: BLE001 - reported in the results, the run goes on
+            print(f"bench: {name} failed: {error!r}", flush=True)
+            self.figures.setdefault("failed", {})[name] = repr(error)
+
+    def save(self) -> None:
+        """Write the figures gathered so far (a checkpoint, and the input of `python -m bench.report`)."""
+        self.figures["started"] = self.started.isoformat(timespec="seconds")
+        self.figures["elapsed_s"] = (datetime.now(UTC) - self.started).total_seconds()
+        (self.dir / "figures.json").write_text(json.dumps(self.figures, indent=2, default=str))
+
     def run(self) -> None:
         """Run every phase and write the report."""
         plan = self.plan
         print(f"bench: results in {self.dir}", flush=True)
+        import app  # noqa: F401 - fail now, not after 20 minutes, if the app cannot be imported
+
         self.create_database()
+        self.figures["machine"] = self.machine()
         self.load_base()
         api = self.start("api", "app:create_app()", plan.api_port, "/health", plan.workers)
         ceiling = self.start("ceiling", "bench.ceiling_app:create_app()", plan.ceiling_port, "/hello", plan.workers)
@@ -586,29 +607,32 @@ class Benchmark:
         put_first = self.put_next
         self.rounds(api, ceiling)
         self.memory(api, ceiling)
+        self.save()
         if plan.profile_seconds:
             print("bench: profiling each endpoint with py-spy", flush=True)
-            self.profile_endpoints(api)
+            self.optional("profile", self.profile_endpoints, api)
         if plan.variant_rounds:
             print("bench: the API as it is against the suggested changes (bench/variants.py)", flush=True)
-            self.variants(api)
+            self.optional("variants", self.variants, api)
         self.verify_writes(put_first)
-        self.count_round_trips()
-        self.idempotent_post(api)
-        self.figures["explain"] = explain.explain_all(self.settings)
+        self.optional("round trips", self.count_round_trips)
+        self.optional("query plans", self.explain, api)
         self.stop(api)
         self.stop(ceiling)
+        self.save()
         if plan.sweep_rounds:
             print("bench: worker count and class sweep", flush=True)
-            self.sweep()
-        self.figures["machine"] = self.machine()
+            self.optional("sweep", self.sweep)
         self.figures["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-        self.figures["started"] = self.started.isoformat(timespec="seconds")
-        self.figures["elapsed_s"] = (datetime.now(UTC) - self.started).total_seconds()
-        (self.dir / "figures.json").write_text(json.dumps(self.figures, indent=2, default=str))
+        self.save()
         target = ROOT / "bench" / ("RESULTS.md" if not plan.quick else "results/RESULTS-quick.md")
         target.write_text(report.render(self.figures, self.loads()))
         print(f"bench: wrote {target.relative_to(ROOT)} ({self.figures['elapsed_s'] / 60:.1f} min)", flush=True)
+
+    def explain(self, api: servers.Server) -> None:
+        """Explain the query shapes, with a real Idempotency-Key row in the table."""
+        self.idempotent_post(api)
+        self.figures["explain"] = explain.explain_all(self.settings)
 
 
 def _terminate(signum, _frame):

@@ -20,9 +20,11 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 # matching one of its markers.
 CATEGORIES = (
     ("idle: worker waiting for a connection", [("wait", "/gunicorn/workers/")]),
+    ("DB: pool acquire/release (db.py, idle ping included)", [("acquire", "/db.py"), ("release", "/db.py")]),
     ("DB: pool checkout (is_connected ping)", [("get_connection", "/mysql/connector/pooling.py")]),
     ("DB: connection back to the pool", [("close", "/mysql/connector/pooling.py"), ("add_connection", "/mysql/")]),
     ("DB: cursor() (is_connected ping)", [("cursor", "/mysql/connector/connection")]),
+    ("DB: cursor creation (db.py dict_cursor)", [("dict_cursor", "/db.py")]),
     ("DB: START TRANSACTION", [("start_transaction", "/mysql/connector/")]),
     ("DB: COMMIT (durable)", [("commit", "/mysql/connector/connection")]),
     ("DB: ROLLBACK", [("rollback", "/mysql/connector/connection")]),
@@ -84,6 +86,8 @@ def load(path: Path, master_pid: int) -> list[tuple[list[tuple[str, str]], int]]
     stacks = []
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a frame name with a line break in it: skip its pieces
+            continue
         processes = [frame for frame in stack.split(";") if frame.startswith("process ")]
         if not stack or not processes or processes[-1].startswith(f"process {master_pid}:"):
             continue

@@ -1,8 +1,11 @@
 """Render the figures of a benchmark run as Markdown (bench/RESULTS.md)."""
 
+import json
 import statistics
+import sys
+from pathlib import Path
 
-from bench import explain
+from bench import explain, profile
 
 READS = ("get_user", "get_payment", "list_first", "list_deep", "list_user")
 MB = 1_000_000
@@ -348,6 +351,32 @@ def render(figures: dict, labels: dict) -> str:
         profile_section(figures, labels),
         variants_section(figures, labels),
         sweep_section(figures),
-        ["## Query plans", "", explain.markdown(figures["explain"]), ""],
+        ["## Query plans", "", explain.markdown(figures["explain"]), ""] if "explain" in figures else [],
+        [f"Phase failed: {name}: `{error}`" for name, error in figures.get("failed", {}).items()],
     ]
     return "\n".join(line for section in sections for line in section)
+
+
+def rerender(results_dir: Path) -> Path:
+    """Rewrite the report of a finished run from its figures.json, summarising its py-spy stacks again."""
+    from bench.bench import ROOT, Plan, endpoint_loads
+
+    figures = json.loads((results_dir / "figures.json").read_text())
+    plan = Plan(**figures["plan"])
+    master = figures["memory"]["api_master"]["pid"]
+    for key, found in figures.get("profile", {}).items():
+        stacks = results_dir / f"pyspy-{key}.txt"
+        if stacks.exists():
+            requests = found["rps_while_profiled"] * plan.profile_seconds
+            figures["profile"][key] = {
+                **profile.summarise(stacks, master, 200, requests),
+                "rps_while_profiled": found["rps_while_profiled"],
+            }
+    (results_dir / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
+    target = ROOT / "bench" / ("results/RESULTS-quick.md" if plan.quick else "RESULTS.md")
+    target.write_text(render(figures, endpoint_loads(plan)))
+    return target
+
+
+if __name__ == "__main__":
+    print(f"wrote {rerender(Path(sys.argv[1]))}")
