@@ -233,8 +233,9 @@ def round_trip_section(figures: dict, labels: dict) -> list[str]:
         "## Database round trips per request",
         "",
         "Counted in-process (`bench/roundtrips.py`): calls of the driver methods that each cost one round trip,"
-        " averaged over 20 requests. `is_connected` is a ping: the pool sends one on every checkout and"
-        " `cursor()` one on every cursor. `cmd_query` counts every statement (START TRANSACTION included).",
+        " averaged over 20 requests. `is_connected` is a ping (mysql-connector's own pool sends one on every"
+        " checkout, and `connection.cursor()` one per cursor). `cmd_query` counts every statement (START"
+        " TRANSACTION included).",
         "",
         "| endpoint | pings (is_connected) | statements (cmd_query) | commit | rollback | total | statuses |",
         "|---|---:|---:|---:|---:|---:|---|",
