@@ -162,11 +162,9 @@ class LiveServer:
     log_file: Path
 
 
-@pytest.fixture(scope="session")
-def live_server(database, tmp_path_factory):
-    """Serve the app with gunicorn (its production config) on a free port."""
+def start_gunicorn(settings: dict, log_file: Path) -> tuple[subprocess.Popen, str]:
+    """Start gunicorn (its production config) for `settings` on a free port; wait until it is healthy."""
     port = free_port()
-    log_file = tmp_path_factory.mktemp("live-server") / "server.log"
     with log_file.open("wb") as log:
         process = subprocess.Popen(
             [
@@ -180,17 +178,34 @@ def live_server(database, tmp_path_factory):
                 "app:create_app()",
             ],
             cwd=ROOT,
-            env=server_environment(database, port),
+            env=server_environment(settings, port),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = LiveServer(f"http://127.0.0.1:{port}", log_file)
+    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(server.url, process)
-        yield server
+        wait_until_healthy(url, process)
+    except BaseException:
+        stop_gunicorn(process)
+        raise
+    return process, url
+
+
+def stop_gunicorn(process: subprocess.Popen) -> None:
+    """Stop a gunicorn started by start_gunicorn."""
+    process.terminate()
+    process.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def live_server(database, tmp_path_factory):
+    """Serve the app with gunicorn (its production config) on a free port."""
+    log_file = tmp_path_factory.mktemp("live-server") / "server.log"
+    process, url = start_gunicorn(database, log_file)
+    try:
+        yield LiveServer(url, log_file)
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        stop_gunicorn(process)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """The pool, transactions, init-db, health, and refusing to start without keys."""
 
+import secrets
 import subprocess
 import sys
 import threading
@@ -9,7 +10,8 @@ import pytest
 
 import db
 from app import create_app
-from tests.conftest import ROOT, SuiteConfig, free_port, server_environment, unique_email
+from db import init_db
+from tests.conftest import ROOT, SuiteConfig, config_dict, free_port, server_environment, unique_email
 from utils.errors import ServiceUnavailable
 
 
@@ -113,27 +115,24 @@ def server_connection_id(app) -> int:
     return connection_id
 
 
-def open_connections(sql) -> int:
-    """Count the server connections to the test database, besides the `sql` fixture's own."""
-    rows = sql(
-        "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
-        (SuiteConfig.DB_NAME,),
-    )
-    return rows[0]["n"]
-
-
 class FourConnectionsConfig(SuiteConfig):
-    """A pool of four."""
+    """A pool of four, on a database of its own so its connections can be counted."""
 
     DB_POOL_SIZE = 4
+    DB_NAME = f"payments_pool_{secrets.token_hex(4)}"
 
 
 def test_the_pool_opens_connections_only_as_they_are_needed(database, sql):
-    before = open_connections(sql)
-    client = create_app(FourConnectionsConfig).test_client()
-    for _ in range(5):
-        assert client.get("/health").status_code == 200
-    assert open_connections(sql) - before == 1
+    settings = config_dict(FourConnectionsConfig)
+    init_db(settings)
+    try:
+        client = create_app(FourConnectionsConfig).test_client()
+        for _ in range(5):
+            assert client.get("/health").status_code == 200
+        opened = sql("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = %s", (settings["DB_NAME"],))
+        assert opened[0]["n"] == 1
+    finally:
+        sql(f"DROP DATABASE `{settings['DB_NAME']}`")
 
 
 def test_a_connection_the_server_dropped_while_idle_is_replaced_without_an_error(database, sql):

@@ -6,8 +6,6 @@ also written as JSON to the test's tmp_path.
 """
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,15 +17,7 @@ import pytest
 import requests
 
 from db import connection_settings, init_db
-from tests.conftest import (
-    ROOT,
-    card_payment,
-    config_dict,
-    free_port,
-    server_environment,
-    unique_email,
-    wait_until_healthy,
-)
+from tests.conftest import card_payment, config_dict, start_gunicorn, stop_gunicorn, unique_email
 from tests.mariadb_server import MariaDBServer, MariaDBUnavailable
 
 CLIENTS = 4
@@ -200,32 +190,11 @@ def app_on_dedicated_database(tmp_path) -> Iterator[tuple]:
     try:
         settings = {**config_dict(), "DB_PORT": server.port, "DB_NAME": "payments_outage"}
         init_db(settings)
-        port = free_port()
-        log_file = tmp_path / "server.log"
-        with log_file.open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-c",
-                    "gunicorn.conf.py",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "app:create_app()",
-                ],
-                cwd=ROOT,
-                env=server_environment(settings, port),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, process)
-        yield server, settings, url, process, log_file
+        process, url = start_gunicorn(settings, tmp_path / "server.log")
+        yield server, settings, url, process, tmp_path / "server.log"
     finally:
         if process is not None:
-            process.terminate()
-            process.wait(timeout=15)
+            stop_gunicorn(process)
         server.cleanup()
 
 
