@@ -1,6 +1,7 @@
 """Fixtures: a throwaway database on the configured server, the app, and a live server."""
 
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from app import create_app
 from config import TestConfig
 from db import connection_settings, init_db
+from utils.crypto_utils import luhn_valid
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB_NAME = f"payments_test_{secrets.token_hex(4)}"
@@ -77,6 +79,19 @@ def sql(database):
 
     yield run
     cnx.close()
+
+
+WELL_KNOWN_TEST_CARDS = {"4111111111111111", "5555555555554444"}
+
+
+def foreign_card_numbers(text: str) -> list[str]:
+    """Return card-like numbers (12-19 digits passing Luhn) in text, other than the well-known test cards."""
+    found = []
+    for run in re.findall(r"\d(?:[ -]?\d){11,18}", text):
+        digits = re.sub(r"\D", "", run)
+        if digits not in WELL_KNOWN_TEST_CARDS and luhn_valid(digits):
+            found.append(run)
+    return found
 
 
 def unique_email() -> str:
