@@ -94,6 +94,17 @@ def foreign_card_numbers(text: str) -> list[str]:
     return found
 
 
+def is_retryable_503(status: int | None, content_type: str, retry_after: str | None, body) -> bool:
+    """Return whether an answer is a 503 problem+json with a Retry-After in seconds."""
+    return (
+        status == 503
+        and content_type.startswith("application/problem+json")
+        and (retry_after or "").isdigit()
+        and isinstance(body, dict)
+        and body.get("status") == 503
+    )
+
+
 def unique_email() -> str:
     """Return an email address no other test uses."""
     return f"user-{secrets.token_hex(6).translate(HEX_TO_LETTERS)}@example.com"

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from db import connection_settings, init_db
-from tests.conftest import card_payment, config_dict, start_gunicorn, stop_gunicorn, unique_email
+from tests.conftest import card_payment, config_dict, is_retryable_503, start_gunicorn, stop_gunicorn, unique_email
 from tests.mariadb_server import MariaDBServer, MariaDBUnavailable
 
 CLIENTS = 4
@@ -58,13 +58,7 @@ class Outcome:
 
     def is_good_503(self) -> bool:
         """Return whether this is a 503 problem+json with a Retry-After in seconds."""
-        return (
-            self.status == 503
-            and self.content_type.startswith("application/problem+json")
-            and (self.retry_after or "").isdigit()
-            and isinstance(self.body, dict)
-            and self.body.get("status") == 503
-        )
+        return is_retryable_503(self.status, self.content_type, self.retry_after, self.body)
 
     def describe(self) -> str:
         """Return a one-line summary for assertion messages."""

@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 import db
 from app import create_app
-from tests.conftest import TEST_DB_NAME, SuiteConfig, card_payment, config_dict, unique_email
+from tests.conftest import TEST_DB_NAME, SuiteConfig, card_payment, config_dict, is_retryable_503, unique_email
 
 POOL_DB_NAME = f"{TEST_DB_NAME}_pool"
 CONCURRENT_REQUESTS = 30
@@ -60,13 +60,7 @@ class Result:
 
     def is_good_503(self) -> bool:
         """Return whether this is a 503 problem+json with a Retry-After in seconds."""
-        return (
-            self.status == 503
-            and self.content_type.startswith("application/problem+json")
-            and (self.retry_after or "").isdigit()
-            and isinstance(self.body, dict)
-            and self.body.get("status") == 503
-        )
+        return is_retryable_503(self.status, self.content_type, self.retry_after, self.body)
 
     def __str__(self) -> str:
         """Summarise the result for assertion messages."""
