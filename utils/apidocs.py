@@ -6,7 +6,7 @@ from pathlib import Path
 import flask_swagger_ui
 import yaml
 from flasgger import Swagger
-from flask import Flask, Response, request
+from flask import Flask
 
 # flask-swagger-ui ships a current Swagger UI 5.x (and a current DOMPurify) in its dist/ folder.
 SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
@@ -87,17 +87,9 @@ def swagger_config() -> dict:
     }
 
 
-def cache_assets(response: Response) -> Response:
-    """Let browsers keep Swagger UI's files for an hour (everything else is `no-store`)."""
-    if request.endpoint == "flasgger.static" and response.status_code == 200:
-        response.cache_control.no_cache = None
-        response.cache_control.public = True
-        response.cache_control.max_age = ASSETS_MAX_AGE
-    return response
-
-
 def register_apidocs(app: Flask) -> None:
     """Publish the OpenAPI document at /apispec.json and Swagger UI at /apidocs."""
     app.config["SWAGGER"] = swagger_config()
     Swagger(app, template=build_document(app))
-    app.after_request(cache_assets)
+    # Browsers may keep Swagger UI's files (the only static files) for an hour; all else is no-store.
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = ASSETS_MAX_AGE

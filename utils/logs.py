@@ -5,9 +5,9 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from flask import g, has_request_context
+from utils.middleware import current_request_id
 
-_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,8 +32,9 @@ def _stamp_request_id(factory):
 
     def make_record(*args, **kwargs) -> logging.LogRecord:
         record = factory(*args, **kwargs)
-        if has_request_context():
-            record.request_id = g.get("request_id")
+        request_id = current_request_id()
+        if request_id is not None:
+            record.request_id = request_id
         return record
 
     make_record.stamps_request_id = True
