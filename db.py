@@ -22,10 +22,25 @@ from utils.errors import ServiceUnavailable
 try:  # The C extension's commit() and rollback() raise its own error, not a mysql.connector.Error.
     from _mysql_connector import MySQLInterfaceError
     from mysql.connector.connection_cext import CMySQLConnection
-    from mysql.connector.cursor_cext import CMySQLCursorDict
+    from mysql.connector.cursor_cext import CMySQLCursor, CMySQLCursorDict
 except ImportError:  # pure-Python connector
     MySQLInterfaceError = mysql.connector.errors.InterfaceError
     CMySQLConnection = CMySQLCursorDict = None
+
+if CMySQLCursorDict is not None:
+
+    class CDictCursor(CMySQLCursorDict):
+        """The C extension's dictionary cursor, with fetchall() reading the column names once.
+
+        The driver's fetchall() evaluates `column_names` (a tuple built from the description) for
+        every row: a third of the time it takes to fetch a 100-row page.
+        """
+
+        def fetchall(self) -> list[dict]:
+            """Return all rows of the result as dicts."""
+            names = self.column_names
+            return [dict(zip(names, row, strict=True)) for row in CMySQLCursor.fetchall(self)]
+
 
 SCHEMA_PATH = Path(__file__).with_name("schema.sql")
 logger = logging.getLogger(__name__)
@@ -160,7 +175,7 @@ def close_db(exception: BaseException | None = None) -> None:
 def dict_cursor(connection: MySQLConnectionAbstract):
     """Return a dictionary cursor without the liveness ping that connection.cursor() sends."""
     if CMySQLConnection is not None and isinstance(connection, CMySQLConnection):
-        return CMySQLCursorDict(connection)
+        return CDictCursor(connection)
     return MySQLCursorDict(connection)
 
 
