@@ -6,6 +6,7 @@ Run it through bench/run.sh (`make bench`). Settings come from the environment, 
 import json
 import os
 import platform
+import runpy
 import signal
 import statistics
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import mysql.connector
 
-from bench import explain, load_data, profile, report, roundtrips, serialise, servers, wrk
+from bench import explain, load_data, profile, report, roundtrips, servers, wrk
 from config import Config
 from db import connection_settings, init_db
 from utils.crypto_utils import generate_key
@@ -32,6 +33,11 @@ MARKER_TABLE = "bench_marker"
 def _env_int(name: str, default: int) -> int:
     """Read an integer setting from the environment."""
     return int(os.environ.get(name) or default)
+
+
+def _production_workers() -> int:
+    """Return the worker count gunicorn.conf.py gives (WEB_CONCURRENCY, else its default)."""
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"]
 
 
 @dataclass
@@ -56,9 +62,8 @@ class Plan:
     keep_db: bool
     api_port: int
     ceiling_port: int
+    reference_port: int
     db_name: str
-    variant_rounds: int = 0
-    variant_duration: int = 0
 
     @classmethod
     def from_env(cls) -> "Plan":
@@ -76,15 +81,14 @@ class Plan:
             latency_runs=_env_int("LATENCY_RUNS", 2 if quick else 3),
             connections=_env_int("CONNECTIONS", 16),
             threads=_env_int("THREADS", 2),
-            workers=_env_int("WEB_CONCURRENCY", 3),
+            workers=_production_workers(),
             profile_seconds=_env_int("PROFILE_SECONDS", 0 if os.environ.get("PROFILE") == "0" else 3 if quick else 8),
             sweep_rounds=_env_int("SWEEP_ROUNDS", 0 if os.environ.get("SWEEP") == "0" else 1 if quick else 2),
             sweep_duration=_env_int("SWEEP_DURATION", 2 if quick else 6),
-            variant_rounds=_env_int("VARIANT_ROUNDS", 0 if os.environ.get("VARIANTS") != "1" else 1 if quick else 3),
-            variant_duration=_env_int("VARIANT_DURATION", 2 if quick else 6),
             keep_db=os.environ.get("KEEP_DB") == "1",
             api_port=_env_int("BENCH_API_PORT", 8181),
             ceiling_port=_env_int("BENCH_CEILING_PORT", 8182),
+            reference_port=_env_int("BENCH_REFERENCE_PORT", 8185),
             db_name=os.environ.get("BENCH_DB_NAME") or DB_NAME_PREFIX,
         )
 
@@ -111,6 +115,9 @@ class Plan:
             raise SystemExit("Need 150 < SMALL_PAYMENTS < PAYMENTS/2 and PENDING < PAYMENTS/2.")
 
 
+REFERENCE = "reference"
+
+
 def endpoint_loads(plan: Plan) -> dict[str, tuple[str, wrk.Load | None]]:
     """Return the endpoints measured: key -> (label, wrk load); PUT's load is made per run."""
     return {
@@ -127,6 +134,10 @@ def endpoint_loads(plan: Plan) -> dict[str, tuple[str, wrk.Load | None]]:
         ),
         "post": ("POST /payments", wrk.Load("/", "post_payment.lua", (plan.users,))),
         "put": ("PUT /payments/<id> pending→completed", None),
+        REFERENCE: (
+            "reference: minimal Flask + pooled point select (`bench/reference_app.py`)",
+            wrk.Load("/", "random_path.lua", ("/payments/", 1, plan.payments)),
+        ),
     }
 
 
@@ -146,6 +157,7 @@ class Benchmark:
         base = {name: getattr(Config, name) for name in dir(Config) if name.isupper()}
         self.settings = {**base, **self.keys, "DB_NAME": plan.db_name}
         self.servers: list[servers.Server] = []
+        self.reference: servers.Server | None = None
         self.db_created = False
         self.put_next = plan.pending_low
         self.figures: dict = {"plan": asdict(plan), "timings": {}}
@@ -284,6 +296,10 @@ class Benchmark:
             self.put_next = result.extra["put_next"]
         return result
 
+    def server_for(self, key: str, api: servers.Server) -> servers.Server:
+        """Return the server an endpoint is measured on: the API, or the reference app for its row."""
+        return self.reference if key == REFERENCE else api
+
     def ceiling(self, server: servers.Server, duration: int):
         """Run wrk once against the bare Flask route."""
         return wrk.run(
@@ -321,7 +337,7 @@ class Benchmark:
         """Give every worker its pool connections and the buffer pool its pages."""
         self.ceiling(ceiling, 2)
         for key in self.loads():
-            self.run_load(key, api, 2)
+            self.run_load(key, self.server_for(key, api), 2)
 
     def rounds(self, api: servers.Server, ceiling: servers.Server) -> None:
         """Interleave ceiling and endpoint runs: C E1 C E2 ... C; each ratio uses the C on either side."""
@@ -333,7 +349,7 @@ class Benchmark:
             before = self.ceiling(ceiling, self.plan.duration)
             ceilings.append(before)
             for key in self.loads():
-                result = self.run_load(key, api, self.plan.duration)
+                result = self.run_load(key, self.server_for(key, api), self.plan.duration)
                 after = self.ceiling(ceiling, self.plan.duration)
                 ceilings.append(after)
                 result.extra["ratio"] = result.rps / statistics.mean((before.rps, after.rps))
@@ -407,7 +423,6 @@ class Benchmark:
         }
         self.figures["round_trips"] = roundtrips.measure(create_app(config), requests)
         self.figures["round_trip_costs"] = roundtrips.costs(self.settings)
-        self.figures["serialise"] = serialise.measure()
         self.figures["table_sizes"] = {
             name: {"rows": rows, "mib": size / 2**20}
             for name, rows, size in self.query(
@@ -437,6 +452,8 @@ class Benchmark:
         seconds = self.plan.profile_seconds
         findings = {}
         for key in self.loads():
+            if key == REFERENCE:
+                continue
             output = self.dir / f"pyspy-{key}.txt"
             load = self.loads()[key][1]
             if key == "put":
@@ -458,36 +475,9 @@ class Benchmark:
             findings[key]["rps_while_profiled"] = result.rps
         self.figures["profile"] = findings
 
-    def variants(self, api: servers.Server) -> None:
-        """Compare the API as it is with variants that imitate the suggested changes (bench/variants.py)."""
-        plan = self.plan
-        candidates = [("as is", api)]
-        for offset, name in ((2, "no_ping"), (3, "suggested")):
-            server = self.start(
-                f"api-{name}", f"bench.variants:{name}()", plan.api_port + offset, "/health", plan.workers
-            )
-            candidates.append((name, server))
-        endpoints = ("get_payment", "list_first", "post", "put")
-        rows = []
-        try:
-            for _, server in candidates[1:]:
-                for key in endpoints:
-                    self.run_load(key, server, 1)
-            for number in range(plan.variant_rounds):
-                for key in endpoints:
-                    shift = number % len(candidates)
-                    order = candidates[shift:] + candidates[:shift]
-                    round_rps = {name: self.run_load(key, server, plan.variant_duration) for name, server in order}
-                    for name, result in round_rps.items():
-                        rows.append({"round": number, "endpoint": key, "variant": name, **asdict(result)})
-        finally:
-            for _, server in candidates[1:]:
-                self.stop(server)
-        self.figures["variants"] = rows
-
     def sweep(self) -> None:
         """Compare worker counts and classes on GET /payments/<id> and POST /payments."""
-        configs = [("sync", 2), ("sync", 3), ("sync", 4), ("gthread", 2), ("gthread", 3), ("gthread", 4)]
+        configs = [("sync", 3), ("sync", 5), ("sync", 7), ("gthread", 3), ("gthread", 5)]
         rows = []
         for number in range(self.plan.sweep_rounds):
             order = configs if number % 2 == 0 else list(reversed(configs))
@@ -597,6 +587,9 @@ class Benchmark:
         self.load_base()
         api = self.start("api", "app:create_app()", plan.api_port, "/health", plan.workers)
         ceiling = self.start("ceiling", "bench.ceiling_app:create_app()", plan.ceiling_port, "/hello", plan.workers)
+        self.reference = self.start(
+            "reference", "bench.reference_app:create_app()", plan.reference_port, "/payments/1", plan.workers
+        )
         print(f"bench: list latency at {plan.small:,} payments", flush=True)
         self.figures["latency_small"] = self.list_latency(api, plan.small)
         self.load(plan.small + 1, plan.payments)
@@ -607,13 +600,11 @@ class Benchmark:
         put_first = self.put_next
         self.rounds(api, ceiling)
         self.memory(api, ceiling)
+        self.stop(self.reference)
         self.save()
         if plan.profile_seconds:
             print("bench: profiling each endpoint with py-spy", flush=True)
             self.optional("profile", self.profile_endpoints, api)
-        if plan.variant_rounds:
-            print("bench: the API as it is against the suggested changes (bench/variants.py)", flush=True)
-            self.optional("variants", self.variants, api)
         self.verify_writes(put_first)
         self.optional("round trips", self.count_round_trips)
         self.optional("query plans", self.explain, api)

@@ -16,6 +16,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import mysql.connector
+from mysql.connector import errorcode
 
 from config import load_keys
 from db import connection_settings
@@ -24,6 +25,7 @@ from utils.payment_rules import new_payment_record
 
 USER_CHUNK = 5000
 PAYMENT_CHUNK = 2000
+DEADLOCK_RETRIES = 5
 SEED = 20261127
 COUNTRIES = ("India", "United States", "Germany", "Japan", "United Kingdom", "Brazil", "Kenya", "France")
 # (method, weight): most payments are by card.
@@ -185,8 +187,16 @@ def _insert_payment_chunk(task: tuple[int, int, dict]) -> int:
     rng = random.Random(SEED * 7919 + low)
     values = ",".join(_payment_values(i, rng, plan) for i in range(low, high + 1))
     cursor = _connection.cursor()
-    cursor.execute(f"INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES {values}")
-    _connection.commit()
+    # Parallel multi-row INSERTs can deadlock on their foreign-key locks; InnoDB says: retry.
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            cursor.execute(f"INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES {values}")
+            _connection.commit()
+            break
+        except mysql.connector.errors.InternalError as error:
+            _connection.rollback()
+            if error.errno != errorcode.ER_LOCK_DEADLOCK or attempt == DEADLOCK_RETRIES - 1:
+                raise
     cursor.close()
     return high - low + 1
 

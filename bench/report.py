@@ -249,9 +249,6 @@ def round_trip_section(figures: dict, labels: dict) -> list[str]:
     if "round_trip_costs" in figures:
         costs = "; ".join(f"{name} {micros:.0f} µs" for name, micros in figures["round_trip_costs"].items())
         lines += ["", f"One round trip here (median of 2,000 on one connection, between the load runs): {costs}."]
-    if "serialise" in figures:
-        timings = "; ".join(f"{name} {micros:.0f} µs" for name, micros in figures["serialise"].items())
-        lines += ["", f"Serialising one 100-row page (`bench/serialise.py`, best of 7): {timings}."]
     return [*lines, ""]
 
 
@@ -278,37 +275,6 @@ def profile_section(figures: dict, labels: dict) -> list[str]:
             f"`{item['name']}` {item['share'] * 100:.0f}%" for item in found["functions"][:8]
         ), ""]  # fmt: skip
     return lines
-
-
-def variants_section(figures: dict, labels: dict) -> list[str]:
-    """Return the gain of the suggested changes, measured against the API as it is."""
-    rows = figures.get("variants")
-    if not rows:
-        return []
-    by_round: dict = {}
-    for row in rows:
-        by_round.setdefault((row["endpoint"], row["round"]), {})[row["variant"]] = row
-    lines = [
-        "## Suggested changes, measured",
-        "",
-        "`bench/variants.py` serves the API with run-time patches that imitate two suggestions, beside the API as it"
-        " is, same config; each round runs the three back to back (order rotated), and the gain is the variant's"
-        " req/s over the unchanged API's in the same round. `no_ping`: a connection is pinged only after 5 s idle"
-        " (no checkout or cursor() ping under load). `suggested`: that, plus `isoformat()` times, cached amount"
-        " quanta and unsorted JSON keys.",
-        "",
-        "| endpoint | as is req/s | no_ping req/s | gain | suggested req/s | gain | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for key in dict.fromkeys(row["endpoint"] for row in rows):
-        rounds = [variants for (endpoint, _), variants in by_round.items() if endpoint == key]
-        cells = [f"{statistics.median(r['as is']['rps'] for r in rounds):,.0f}"]
-        for name in ("no_ping", "suggested"):
-            gains = [r[name]["rps"] / r["as is"]["rps"] for r in rounds]
-            cells += [f"{statistics.median(r[name]['rps'] for r in rounds):,.0f}", f"×{_spread(gains, '{:.2f}')}"]
-        errors = sum(r[name]["non_2xx"] + r[name]["socket_errors"] for r in rounds for name in r)
-        lines.append(f"| {labels[key][0]} | {' | '.join(cells)} | {errors} |")
-    return [*lines, ""]
 
 
 def sweep_section(figures: dict) -> list[str]:
@@ -350,7 +316,6 @@ def render(figures: dict, labels: dict) -> str:
         writes_section(figures),
         round_trip_section(figures, labels),
         profile_section(figures, labels),
-        variants_section(figures, labels),
         sweep_section(figures),
         ["## Query plans", "", explain.markdown(figures["explain"]), ""] if "explain" in figures else [],
         [f"Phase failed: {name}: `{error}`" for name, error in figures.get("failed", {}).items()],

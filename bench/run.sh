@@ -8,10 +8,9 @@
 #                             writes bench/results/RESULTS-quick.md instead
 #
 # Settings (environment): KEEP_DB=1 keeps the database `payments_bench` (dropped otherwise);
-# RUNS, DURATION (s), CONNECTIONS, THREADS, USERS, PAYMENTS, WEB_CONCURRENCY (workers, default 3);
-# PROFILE=0 skips py-spy, SWEEP=0 skips the worker count/class comparison; VARIANTS=1 adds a
-# comparison with bench/variants.py (about 4 min, two more servers on BENCH_API_PORT+2 and +3);
-# BENCH_API_PORT (8181) and BENCH_CEILING_PORT (8182). The database server is the one DB_HOST/DB_PORT/DB_USER/DB_PASSWORD
+# RUNS, DURATION (s), CONNECTIONS, THREADS, USERS, PAYMENTS, WEB_CONCURRENCY (workers, default
+# gunicorn.conf.py's); PROFILE=0 skips py-spy, SWEEP=0 skips the worker count/class comparison;
+# BENCH_API_PORT (8181), BENCH_CEILING_PORT (8182), BENCH_REFERENCE_PORT (8185). The database server is the one DB_HOST/DB_PORT/DB_USER/DB_PASSWORD
 # (environment or .env) name, as for the app. Only the database `payments_bench` is created or dropped.
 set -euo pipefail
 cd "$(dirname "$0")/.."

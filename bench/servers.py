@@ -55,7 +55,7 @@ class Server:
 
     def expected_workers(self) -> int:
         """Return the worker count gunicorn.conf.py takes from WEB_CONCURRENCY."""
-        return int(self.env.get("WEB_CONCURRENCY", "3"))
+        return int(self.env["WEB_CONCURRENCY"])
 
     def worker_pids(self) -> list[int]:
         """Return the pids of the master's worker processes."""
