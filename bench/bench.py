@@ -62,8 +62,8 @@ class Plan:
     keep_db: bool
     api_port: int
     ceiling_port: int
-    reference_port: int
     db_name: str
+    reference_port: int = 8185
 
     @classmethod
     def from_env(cls) -> "Plan":

@@ -177,6 +177,11 @@ def targets(figures: dict) -> list[str]:
     ]  # fmt: skip
     lines = ["## Targets", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {_mark(met)} |" for name, met, value in checks]
+    if "reference" in rows:
+        lines.append(
+            "| for comparison: the reference app's point read (`bench/reference_app.py`) |"
+            f" {statistics.median(rows['reference']['ratio']):.2f} | |"
+        )
     return [*lines, ""]
 
 
@@ -325,10 +330,14 @@ def render(figures: dict, labels: dict) -> str:
 
 def rerender(results_dir: Path) -> Path:
     """Rewrite the report of a finished run from its figures.json, summarising its py-spy stacks again."""
+    from dataclasses import fields
+
     from bench.bench import ROOT, Plan, endpoint_loads
 
     figures = json.loads((results_dir / "figures.json").read_text())
-    plan = Plan(**figures["plan"])
+    # Figures from an older run may name settings this version no longer has.
+    known = {field.name for field in fields(Plan)}
+    plan = Plan(**{name: value for name, value in figures["plan"].items() if name in known})
     master = figures["memory"]["api_master"]["pid"]
     for key, found in figures.get("profile", {}).items():
         stacks = results_dir / f"pyspy-{key}.txt"
