@@ -130,3 +130,19 @@ def test_an_email_error_never_echoes_a_card_number(client):
     response = client.post("/users", json={"name": "A", "email": "x@[4111.1111.1111.1111]"})
     assert response.status_code == 422
     assert "1111" not in response.get_data(as_text=True)
+
+
+def test_swagger_ui_files_may_be_cached_for_an_hour_but_api_responses_never(client):
+    asset = client.get("/apidocs/assets/swagger-ui.css")
+    assert asset.status_code == 200
+    assert asset.cache_control.public and asset.cache_control.max_age == 3600
+    assert asset.headers["X-Content-Type-Options"] == "nosniff"
+    for path in ("/apidocs/", "/apispec.json", "/health", "/users?limit=1"):
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
+
+
+def test_json_is_utf8_with_the_documented_field_order(client):
+    response = client.post("/users", json={"name": "José Ñandú", "email": unique_email(), "country": "India"})
+    assert response.status_code == 201
+    assert "José Ñandú".encode() in response.data and b"\\u" not in response.data
+    assert list(response.get_json()) == ["id", "name", "email", "phone", "country", "created_at", "updated_at"]

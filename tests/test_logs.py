@@ -89,3 +89,12 @@ def test_a_card_number_in_a_url_is_not_logged(client, caplog):
     assert client.get("/payments/4111111111111111").status_code == 404
     assert client.get("/users/1/payments?card_fingerprint=4111111111111111").status_code in (400, 404)
     assert not [r for r in caplog.records if "4111111111111111" in r.getMessage() + json.dumps(vars(r), default=str)]
+
+
+def test_a_request_id_is_stamped_only_while_its_request_runs(client, caplog):
+    caplog.set_level(logging.INFO)
+    client.get("/health", headers={"X-Request-Id": "req-inside"})
+    logging.getLogger("payments_api.test").info("after the request")
+    access = [record for record in caplog.records if record.name == "payments_api.access"]
+    assert [record.request_id for record in access] == ["req-inside"]
+    assert not hasattr(caplog.records[-1], "request_id")
