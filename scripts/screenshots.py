@@ -16,13 +16,10 @@ The server is stopped and the database dropped at the end, whatever happens.
 """
 
 import json
-import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,20 +33,10 @@ from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 from config import TestConfig  # noqa: E402
 from db import connection_settings, init_db  # noqa: E402
+from tests.live import CHROMIUM, CHROMIUM_MISSING, launch_chromium, start_gunicorn, stop_gunicorn  # noqa: E402
 
 OUTPUT = ROOT / "screenshots"
 TEMPLATES = ROOT / "templates" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
 COLLECTION = ROOT / "postman" / "payments-api.postman_collection.json"
 ENVIRONMENT = ROOT / "postman" / "local.postman_environment.json"
@@ -72,7 +59,7 @@ def settings_of(config_class: type) -> dict:
 def check_tools() -> None:
     """Stop with a clear message when Chromium, newman or the Postman collection is missing."""
     if not CHROMIUM.is_file():
-        sys.exit(f"screenshots: {CHROMIUM} is missing; run scripts/install_chromium.sh (as root) first.")
+        sys.exit(f"screenshots: {CHROMIUM_MISSING}")
     if not NEWMAN.is_file():
         sys.exit(f"screenshots: {NEWMAN.relative_to(ROOT)} is missing; run scripts/install_newman.sh first.")
     if not (COLLECTION.is_file() and ENVIRONMENT.is_file()):
@@ -95,48 +82,6 @@ def throwaway_database(settings: dict):
             cursor.execute(f"DROP DATABASE IF EXISTS `{settings['DB_NAME']}`")
     finally:
         cnx.close()
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def live_server(settings: dict, log_file: Path):
-    """Serve the app with gunicorn on a free port; yield its base URL."""
-    port = free_port()
-    environment = {**os.environ, **{name: str(settings[name]) for name in DB_NAMES + KEY_NAMES}}
-    environment.update(PORT=str(port), WEB_CONCURRENCY="2")
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "app:create_app()"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
-    """Poll /health until it answers 200, or stop."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"screenshots: the server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit("screenshots: the server did not become healthy in time")
 
 
 def post(url: str, body: dict) -> dict:
@@ -276,17 +221,23 @@ def main() -> None:
     check_tools()
     OUTPUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch, throwaway_database(settings_of(ScreenshotConfig)) as settings:
-        with live_server(settings, Path(scratch) / "server.log") as url:
+        try:
+            server, url = start_gunicorn(settings, Path(scratch) / "server.log")
+        except RuntimeError as error:
+            sys.exit(f"screenshots: {error}")
+        try:
             payment = add_sample_data(url)
             execution = run_newman(url, Path(scratch) / "newman.json")
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                browser = launch_chromium(playwright)
                 try:
                     shoot_swagger_ui(browser, url)
                     shoot_payment_response(browser, url, payment)
                     shoot_postman_create_user(browser, execution)
                 finally:
                     browser.close()
+        finally:
+            stop_gunicorn(server)
     for name in ("swagger-ui.png", "payment-response.png", "create-user-postman.png"):
         print(f"screenshots: wrote {(OUTPUT / name).relative_to(ROOT)}")
 

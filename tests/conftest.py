@@ -1,13 +1,7 @@
 """Fixtures: a throwaway database on the configured server, the app, and a live server."""
 
-import os
 import re
 import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +11,9 @@ import pytest
 from app import create_app
 from config import TestConfig
 from db import connection_settings, init_db
+from tests.live import start_gunicorn, stop_gunicorn
 from utils.crypto_utils import luhn_valid
 
-ROOT = Path(__file__).resolve().parent.parent
 TEST_DB_NAME = f"payments_test_{secrets.token_hex(4)}"
 # Letters only: a long digit run in an address could pass Luhn and be refused as a card number.
 HEX_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
@@ -151,76 +145,12 @@ def make_payment(client, make_user):
     return make
 
 
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_environment(settings: dict, port: int) -> dict:
-    """Return the environment that points a server process at the test database."""
-    names = ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME")
-    names += ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY")
-    return {**os.environ, **{name: str(settings[name]) for name in names}, "PORT": str(port), "WEB_CONCURRENCY": "2"}
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
-    """Poll /health until it answers 200, or fail."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the server did not become healthy in time")
-
-
 @dataclass(frozen=True)
 class LiveServer:
     """A running server: its base URL and the file its logs go to."""
 
     url: str
     log_file: Path
-
-
-def start_gunicorn(settings: dict, log_file: Path) -> tuple[subprocess.Popen, str]:
-    """Start gunicorn (its production config) for `settings` on a free port; wait until it is healthy."""
-    port = free_port()
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "app:create_app()",
-            ],
-            cwd=ROOT,
-            env=server_environment(settings, port),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
-    except BaseException:
-        stop_gunicorn(process)
-        raise
-    return process, url
-
-
-def stop_gunicorn(process: subprocess.Popen) -> None:
-    """Stop a gunicorn started by start_gunicorn."""
-    process.terminate()
-    process.wait(timeout=15)
 
 
 @pytest.fixture(scope="session")

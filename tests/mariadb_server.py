@@ -16,13 +16,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import mysql.connector
+
+from tests.live import free_port
 
 # mariadbd and mariadb-install-db live in sbin, often not on PATH.
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/usr/local/mysql/bin"])
@@ -53,13 +54,6 @@ def find_program(name: str) -> str:
             "them (Debian/Ubuntu: apt-get install mariadb-server) and run the tests again."
         )
     return path
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_user() -> str | None:

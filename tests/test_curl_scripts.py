@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import foreign_card_numbers
+from tests.live import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CURL_DIR = ROOT / "scripts" / "curl"
 # all.sh runs the others once more, on the same database: reruns must pass too.
 WALKTHROUGHS = ("health.sh", "users.sh", "payments.sh", "errors.sh", "all.sh")

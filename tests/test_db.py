@@ -11,7 +11,8 @@ import pytest
 import db
 from app import create_app
 from db import init_db
-from tests.conftest import ROOT, SuiteConfig, config_dict, free_port, server_environment, unique_email
+from tests.conftest import SuiteConfig, config_dict, unique_email
+from tests.live import ROOT, free_port, server_environment
 from utils.errors import ServiceUnavailable
 
 

@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from db import connection_settings, init_db
-from tests.conftest import card_payment, config_dict, is_retryable_503, start_gunicorn, stop_gunicorn, unique_email
+from tests.conftest import card_payment, config_dict, is_retryable_503, unique_email
+from tests.live import start_gunicorn, stop_gunicorn
 from tests.mariadb_server import MariaDBServer, MariaDBUnavailable
 
 CLIENTS = 4

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import foreign_card_numbers
+from tests.live import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COLLECTION = ROOT / "postman" / "payments-api.postman_collection.json"
 ENVIRONMENT = ROOT / "postman" / "local.postman_environment.json"
 NEWMAN = ROOT / "node_modules" / ".bin" / "newman"

@@ -2,31 +2,20 @@
 
 import json
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.live import CHROMIUM, CHROMIUM_MISSING, launch_chromium
 
 
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium; a missing browser fails the test rather than skipping it."""
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: run scripts/install_chromium.sh (as root) to install it."
+    assert CHROMIUM.is_file(), CHROMIUM_MISSING
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 

@@ -1,0 +1,84 @@
+"""Live processes for tests and scripts/screenshots.py: gunicorn on a free port, Debian's Chromium."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHROMIUM_MISSING = f"{CHROMIUM} is missing: run scripts/install_chromium.sh (as root) to install it."
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_environment(settings: dict, port: int) -> dict:
+    """Return the environment that points a server process at the settings' database and keys."""
+    names = ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME")
+    names += ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY")
+    return {**os.environ, **{name: str(settings[name]) for name in names}, "PORT": str(port), "WEB_CONCURRENCY": "2"}
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    """Poll /health until it answers 200, or raise RuntimeError."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not become healthy in time")
+
+
+def start_gunicorn(settings: dict, log_file: Path) -> tuple[subprocess.Popen, str]:
+    """Start gunicorn (its production config) for `settings` on a free port; wait until it is healthy."""
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "app:create_app()"],
+            cwd=ROOT,
+            env=server_environment(settings, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process)
+    except BaseException:
+        stop_gunicorn(process)
+        raise
+    return process, url
+
+
+def stop_gunicorn(process: subprocess.Popen) -> None:
+    """Stop a gunicorn started by start_gunicorn."""
+    process.terminate()
+    process.wait(timeout=15)
+
+
+def launch_chromium(playwright):
+    """Launch Debian's Chromium, headless, through Playwright (which never downloads a browser)."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
