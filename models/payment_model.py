@@ -80,6 +80,21 @@ def update_payment(cursor, payment_id: int, columns: dict, now: datetime) -> Non
         raise _domain_error(error) from error
 
 
+def move_status(cursor, payment_id: int, target: str, sources: tuple[str, ...], now: datetime) -> bool:
+    """Move a payment in one of `sources` to `target`, erasing its CVC; return whether it moved.
+
+    The UPDATE checks the current status and changes it under the row lock it takes, so of two
+    conflicting transitions exactly one matches. For a target other than pending only.
+    """
+    placeholders = ", ".join(["%s"] * len(sources))
+    cursor.execute(
+        "UPDATE payments SET status = %s, card_cvc_encrypted = NULL, updated_at = %s"
+        f" WHERE id = %s AND status IN ({placeholders})",
+        (target, now, payment_id, *sources),
+    )
+    return cursor.rowcount == 1
+
+
 def _domain_error(error: IntegrityError) -> Exception:
     """Turn a known integrity failure into the API's error for it."""
     if error.errno == errorcode.ER_NO_REFERENCED_ROW_2:

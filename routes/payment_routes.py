@@ -10,7 +10,7 @@ from utils.errors import NotFound
 from utils.formatting import utc_now
 from utils.http import created, json_body, no_content, page_args, page_response, parse_id
 from utils.idempotency import create_scope, idempotent, remember_response
-from utils.payment_rules import new_payment_record, plan_update
+from utils.payment_rules import new_payment_record, plan_update, statuses_leading_to
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
@@ -57,6 +57,10 @@ def update_payment(payment_id: str):
     """Change the fields given of a payment, following its status lifecycle."""
     payment_id = parse_id(payment_id)
     changes = load_payment_changes(json_body())
+    if set(changes) == {"status"}:
+        payment = move_status(payment_id, changes["status"])
+        if payment is not None:
+            return jsonify(dump_payment(payment))
     with transaction() as cursor:
         payment = payment_model.lock_payment(cursor, payment_id)
         if payment is None:
@@ -66,6 +70,24 @@ def update_payment(payment_id: str):
             payment = {**payment, **columns, "updated_at": utc_now()}
             payment_model.update_payment(cursor, payment_id, columns, payment["updated_at"])
     return jsonify(dump_payment(payment))
+
+
+def move_status(payment_id: int, target: str) -> dict | None:
+    """Make an allowed status change in one conditional UPDATE; return the payment, or None if it did not apply.
+
+    Two round trips instead of the four of a locked read-modify-write. None (unknown payment,
+    same status, a transition the lifecycle refuses) leaves the answer to the locked path.
+    """
+    sources = statuses_leading_to(target)
+    if not sources:
+        return None
+    with autocommit() as cursor:
+        if not payment_model.move_status(cursor, payment_id, target, sources, utc_now()):
+            return None
+        payment = payment_model.get_payment(cursor, payment_id)
+    if payment is None:  # deleted just after the change
+        raise NotFound("No payment has this id.")
+    return payment
 
 
 @bp.delete("/<payment_id>")

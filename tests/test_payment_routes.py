@@ -252,6 +252,21 @@ def test_leaving_pending_erases_the_cvc_in_the_same_update(client, sql, make_pay
     assert not cvc_stored(sql, payment["id"])
 
 
+def test_a_status_change_answers_with_the_payment_as_stored_and_touches_nothing_else(client, make_payment):
+    payment = make_payment()
+    response = client.put(f"/payments/{payment['id']}", json={"status": "completed"})
+    assert response.status_code == 200
+    stored = client.get(f"/payments/{payment['id']}").get_json()
+    assert response.get_json() == stored and stored["status"] == "completed"
+    unchanged = set(payment) - {"status", "updated_at"}
+    assert {name: stored[name] for name in unchanged} == {name: payment[name] for name in unchanged}
+
+
+def test_a_status_change_of_an_unknown_payment_is_404(client):
+    response = client.patch("/payments/999999999", json={"status": "completed"})
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
 def test_a_payment_created_in_another_status_never_stores_the_cvc(client, sql, make_payment):
     payment = make_payment(status="completed")
     assert not cvc_stored(sql, payment["id"])

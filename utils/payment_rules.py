@@ -53,6 +53,11 @@ def new_payment_record(payment: dict, keys: dict) -> dict:
     return record
 
 
+def statuses_leading_to(target: str) -> tuple[str, ...]:
+    """Return the statuses a payment may move to `target` from."""
+    return tuple(status for status, targets in TRANSITIONS.items() if target in targets)
+
+
 def check_transition(current: str, target: str) -> None:
     """Refuse a status change the lifecycle does not allow (same status is no change)."""
     if target != current and target not in TRANSITIONS.get(current, ()):
