@@ -2,11 +2,13 @@
 
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import mysql.connector
 import pytest
+import requests
 
 from app import create_app
 from config import TestConfig
@@ -88,15 +90,61 @@ def foreign_card_numbers(text: str) -> list[str]:
     return found
 
 
-def is_retryable_503(status: int | None, content_type: str, retry_after: str | None, body) -> bool:
-    """Return whether an answer is a 503 problem+json with a Retry-After in seconds."""
-    return (
-        status == 503
-        and content_type.startswith("application/problem+json")
-        and (retry_after or "").isdigit()
-        and isinstance(body, dict)
-        and body.get("status") == 503
-    )
+@dataclass
+class Answer:
+    """One request to a live server, named by its kind ("POST /users"), and what came back."""
+
+    kind: str
+    started: float
+    finished: float
+    status: int | None = None
+    error: str | None = None
+    content_type: str = ""
+    retry_after: str | None = None
+    body: object = None
+
+    @property
+    def seconds(self) -> float:
+        """Return how long the request took."""
+        return self.finished - self.started
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the request got the success status its kind expects."""
+        return self.status == (201 if self.kind.startswith("POST") else 200)
+
+    def is_good_503(self) -> bool:
+        """Return whether this is a 503 problem+json with a Retry-After in seconds."""
+        return (
+            self.status == 503
+            and self.content_type.startswith("application/problem+json")
+            and (self.retry_after or "").isdigit()
+            and isinstance(self.body, dict)
+            and self.body.get("status") == 503
+        )
+
+    def __str__(self) -> str:
+        """Summarise the answer for assertion messages."""
+        return f"{self.kind} -> {self.status or self.error} in {self.seconds:.2f}s ({self.body!r:.120})"
+
+
+def send_recorded(client, kind: str, url: str, timeout: float, **kwargs) -> Answer:
+    """Send one request with `client` (requests or a Session); never raise: an error is recorded."""
+    started = time.monotonic()
+    try:
+        response = client.request(kind.split()[0], url, timeout=timeout, **kwargs)
+    except requests.RequestException as error:
+        return Answer(kind, started, time.monotonic(), error=f"{type(error).__name__}: {error}")
+    finished = time.monotonic()
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text[:500]
+    headers = response.headers
+    return Answer(
+        kind, started, finished, response.status_code, None, headers.get("Content-Type", ""),
+        headers.get("Retry-After"), body,
+    )  # fmt: skip
 
 
 def unique_email() -> str:

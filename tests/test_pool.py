@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import mysql.connector
 import pytest
@@ -18,7 +17,7 @@ from werkzeug.serving import make_server
 
 import db
 from app import create_app
-from tests.conftest import TEST_DB_NAME, SuiteConfig, card_payment, config_dict, is_retryable_503, unique_email
+from tests.conftest import TEST_DB_NAME, Answer, SuiteConfig, card_payment, config_dict, send_recorded, unique_email
 
 POOL_DB_NAME = f"{TEST_DB_NAME}_pool"
 CONCURRENT_REQUESTS = 30
@@ -39,32 +38,6 @@ class PatientPoolConfig(PoolConfig):
     """Two pooled connections and a generous wait."""
 
     DB_POOL_WAIT_SECONDS = 10
-
-
-@dataclass
-class Result:
-    """One request's outcome."""
-
-    kind: str
-    seconds: float
-    status: int | None = None
-    error: str | None = None
-    content_type: str = ""
-    retry_after: str | None = None
-    body: object = None
-
-    @property
-    def ok(self) -> bool:
-        """Return whether the request got the success status its kind expects."""
-        return self.status == (201 if self.kind.startswith("POST") else 200)
-
-    def is_good_503(self) -> bool:
-        """Return whether this is a 503 problem+json with a Retry-After in seconds."""
-        return is_retryable_503(self.status, self.content_type, self.retry_after, self.body)
-
-    def __str__(self) -> str:
-        """Summarise the result for assertion messages."""
-        return f"{self.kind} -> {self.status or self.error} in {self.seconds:.2f}s ({self.body!r:.120})"
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +98,7 @@ def holding_connections(app, count: int) -> Iterator[threading.Event]:
             holder.join(10)
 
 
-def send(url: str, kind: str, fixtures: dict) -> Result:
+def send(url: str, kind: str, fixtures: dict) -> Answer:
     """Send one request of a kind ("GET /payments/<id>", "POST /users", ...); never raise."""
     method, path = kind.split()
     body = None
@@ -134,19 +107,7 @@ def send(url: str, kind: str, fixtures: dict) -> Result:
     elif kind == "POST /payments":
         body = card_payment(fixtures["user_id"])
     path = path.replace("<id>", str(fixtures["payment_id"]))
-    started = time.monotonic()
-    try:
-        response = requests.request(method, f"{url}{path}", json=body, timeout=CLIENT_TIMEOUT)
-    except requests.RequestException as error:
-        return Result(kind, time.monotonic() - started, error=f"{type(error).__name__}: {error}")
-    result = Result(kind, time.monotonic() - started, status=response.status_code)
-    result.content_type = response.headers.get("Content-Type", "")
-    result.retry_after = response.headers.get("Retry-After")
-    try:
-        result.body = response.json()
-    except ValueError:
-        result.body = response.text[:200]
-    return result
+    return send_recorded(requests, kind, f"{url}{path}", CLIENT_TIMEOUT, json=body)
 
 
 KINDS = ("GET /payments/<id>", "POST /users", "POST /payments", "GET /users?limit=5", "GET /health")
@@ -155,7 +116,7 @@ KINDS = ("GET /payments/<id>", "POST /users", "POST /payments", "GET /users?limi
 def burst(url: str, fixtures: dict, count: int = CONCURRENT_REQUESTS, start: threading.Event | None = None):
     """Send `count` requests of mixed kinds at once; return their results and the wall time."""
     barrier = threading.Barrier(count + 1)
-    results: list[Result | None] = [None] * count
+    results: list[Answer | None] = [None] * count
 
     def one(index: int) -> None:
         barrier.wait(10)
@@ -183,7 +144,7 @@ def seed_fixtures(url: str) -> dict:
     return {"user_id": user.json()["id"], "payment_id": payment.json()["id"]}
 
 
-def assert_served_or_quick_503(results: list[Result], max_seconds: float) -> None:
+def assert_served_or_quick_503(results: list[Answer], max_seconds: float) -> None:
     """Every request got its success status or a proper 503, none slower than `max_seconds`."""
     bad = [str(r) for r in results if r.error or not (r.ok or r.is_good_503())]
     assert bad == [], "\n".join(bad[:10])
@@ -191,7 +152,7 @@ def assert_served_or_quick_503(results: list[Result], max_seconds: float) -> Non
     assert slow == [], f"slower than {max_seconds} s:\n" + "\n".join(slow[:10])
 
 
-def summary(results: list[Result]) -> str:
+def summary(results: list[Answer]) -> str:
     """Count results by status, for the printed figures."""
     counts: dict[str, int] = {}
     for result in results:
@@ -275,7 +236,7 @@ def test_after_its_connections_are_killed_server_side_the_pool_reconnects(pool_d
 
 def test_connections_killed_while_requests_run_give_503_at_worst_and_the_pool_recovers(pool_database, admin):
     stop = threading.Event()
-    results: list[Result] = []
+    results: list[Answer] = []
     earlier = pool_connection_ids(admin)  # pools of earlier tests' apps
 
     def client(url: str, fixtures: dict, offset: int) -> None:
