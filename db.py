@@ -33,7 +33,7 @@ if CMySQLCursorDict is not None:
         """The C extension's dictionary cursor, with fetchall() reading the column names once.
 
         The driver's fetchall() evaluates `column_names` (a tuple built from the description) for
-        every row: a third of the time it takes to fetch a 100-row page.
+        every row: about 50 µs of the ~600 µs it takes to fetch a 100-row page.
         """
 
         def fetchall(self) -> list[dict]:
