@@ -104,23 +104,31 @@ def test_rotation_resumes_after_an_id(rotation_db):
     assert_all_decrypt_with_only_the_new_keys(rotation_db)
 
 
+# Flips one byte inside a stored card number ciphertext, so that its tag check fails.
+TAMPER_CARD_NUMBER = (
+    "UPDATE payments SET card_no_encrypted = INSERT(card_no_encrypted, 21, 1,"
+    " IF(SUBSTRING(card_no_encrypted, 21, 1) = 'X', 'Y', 'X')) WHERE id = %s"
+)
+
+
+def run_sql(settings: dict, statement: str, *params) -> None:
+    """Run one statement on the test database, autocommitted."""
+    cnx = mysql.connector.connect(**connection_settings(settings))
+    try:
+        cnx.cursor().execute(statement, params)
+    finally:
+        cnx.close()
+
+
 def test_a_value_failing_its_tag_is_reported_and_the_rest_rotated(rotation_db):
     payments = seed_payments(create_app(config_with(**OLD_KEYS)).test_client(), 3)
-    cnx = mysql.connector.connect(**connection_settings(rotation_db))
-    cnx.cursor().execute(
-        "UPDATE payments SET card_no_encrypted = INSERT(card_no_encrypted, 21, 1,"
-        " IF(SUBSTRING(card_no_encrypted, 21, 1) = 'X', 'Y', 'X')) WHERE id = %s",
-        (payments[0]["id"],),
-    )
-    cnx.close()
+    run_sql(rotation_db, TAMPER_CARD_NUMBER, payments[0]["id"])
     result = rotating_app().test_cli_runner().invoke(args=["rotate-keys"])
     assert result.exit_code == 1
     assert f"payment {payments[0]['id']}: card_no_encrypted failed" in result.output
     versions = {row["id"]: row["card_no_encrypted"][0] for row in stored_values(rotation_db)}
     assert versions[payments[1]["id"]] == versions[payments[2]["id"]] == 2
-    fix = mysql.connector.connect(**connection_settings(rotation_db))
-    fix.cursor().execute("DELETE FROM payments WHERE id = %s", (payments[0]["id"],))
-    fix.close()
+    run_sql(rotation_db, "DELETE FROM payments WHERE id = %s", payments[0]["id"])
 
 
 def test_rotation_runs_while_the_api_serves_and_erased_cvcs_stay_erased(rotation_db):
@@ -145,19 +153,11 @@ def test_rotation_runs_while_the_api_serves_and_erased_cvcs_stay_erased(rotation
 def test_a_tampered_value_under_the_current_key_is_reported_too(rotation_db):
     app = create_app(config_with(**OLD_KEYS))
     payments = seed_payments(app.test_client(), 2)
-    cnx = mysql.connector.connect(**connection_settings(rotation_db))
-    cnx.cursor().execute(
-        "UPDATE payments SET card_no_encrypted = INSERT(card_no_encrypted, 21, 1,"
-        " IF(SUBSTRING(card_no_encrypted, 21, 1) = 'X', 'Y', 'X')) WHERE id = %s",
-        (payments[0]["id"],),
-    )
-    cnx.close()
+    run_sql(rotation_db, TAMPER_CARD_NUMBER, payments[0]["id"])
     result = app.test_cli_runner().invoke(args=["rotate-keys"])
     assert result.exit_code == 1
     assert f"payment {payments[0]['id']}: card_no_encrypted failed" in result.output
-    fix = mysql.connector.connect(**connection_settings(rotation_db))
-    fix.cursor().execute("DELETE FROM payments WHERE id = %s", (payments[0]["id"],))
-    fix.close()
+    run_sql(rotation_db, "DELETE FROM payments WHERE id = %s", payments[0]["id"])
 
 
 def test_a_batch_size_of_zero_is_refused(rotation_db):
