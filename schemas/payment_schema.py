@@ -20,7 +20,7 @@ from schemas.fields import (
 )
 from utils.crypto_utils import card_brand, luhn_valid, mask_card
 from utils.errors import ValidationFailed
-from utils.formatting import format_amount, iso_date, iso_utc
+from utils.formatting import format_amount
 
 PAYMENT_METHODS = ("Credit Card", "Debit Card", "UPI", "Net Banking", "Wallet", "Bank Transfer", "Cash")
 CARD_METHODS = ("Credit Card", "Debit Card")
@@ -183,7 +183,10 @@ def check_card_changes(payment: dict, required: tuple[str, ...], stored_brand: s
 
 
 def dump_payment(payment: dict) -> dict:
-    """Return the public representation of a payment row: card masked, CVC never."""
+    """Return the public representation of a payment row: card masked, CVC never.
+
+    Dates and times stay `date`/`datetime`: the JSON provider writes them (see utils/json_provider.py).
+    """
     last4 = payment["card_last4"]
     return {
         "id": payment["id"],
@@ -195,9 +198,9 @@ def dump_payment(payment: dict) -> dict:
         "card_no": mask_card(last4) if last4 else None,
         "card_brand": payment["card_brand"],
         "card_fingerprint": payment["card_fingerprint"],
-        "card_expiry": iso_date(payment["card_expiry"]),
+        "card_expiry": payment["card_expiry"],
         "status": payment["status"],
         "description": payment["description"],
-        "created_at": iso_utc(payment["created_at"]),
-        "updated_at": iso_utc(payment["updated_at"]),
+        "created_at": payment["created_at"],
+        "updated_at": payment["updated_at"],
     }

@@ -7,7 +7,6 @@ from email_validator import EmailNotValidError, validate_email
 
 from schemas.fields import FieldError, holds_card_number, load_fields, nullable, redact_digits, require_string, text
 from utils.errors import ValidationFailed
-from utils.formatting import iso_utc
 
 READ_ONLY = ("id", "created_at", "updated_at")
 _PHONE = re.compile(r"\+?[0-9 ()\-]+", re.ASCII)
@@ -59,13 +58,13 @@ def load_user_changes(data: dict) -> dict:
 
 
 def dump_user(user: dict) -> dict:
-    """Return the public representation of a user row."""
+    """Return the public representation of a user row (times as stored; the JSON provider writes them)."""
     return {
         "id": user["id"],
         "name": user["name"],
         "email": user["email"],
         "phone": user["phone"],
         "country": user["country"],
-        "created_at": iso_utc(user["created_at"]),
-        "updated_at": iso_utc(user["updated_at"]),
+        "created_at": user["created_at"],
+        "updated_at": user["updated_at"],
     }

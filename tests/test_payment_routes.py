@@ -1,5 +1,6 @@
 """The /payments resource: validation, masking, card storage, lifecycle, lists."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from tests.conftest import card_payment
 
 MASKED = "XXXX-XXXX-XXXX-1111"
+ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 def this_month(day: int = 1) -> str:
@@ -37,6 +39,17 @@ def test_creating_the_seed_sample_payment(client, make_user):
     assert payment["status"] == "completed"
     assert "card_cvc" not in payment
     assert "123" not in response.get_data(as_text=True).replace(payment["card_fingerprint"], "")
+
+
+def test_times_read_the_same_whether_just_written_or_read_back(client, make_user):
+    user = make_user()
+    created = client.post("/payments", json=card_payment(user["id"], card_expiry="2099-12-01")).get_json()
+    changed = client.put(f"/payments/{created['id']}", json={"description": "renamed"}).get_json()
+    read = client.get(f"/payments/{created['id']}").get_json()
+    listed = client.get(f"/payments?user_id={user['id']}").get_json()
+    assert ISO_UTC.fullmatch(created["created_at"]) and ISO_UTC.fullmatch(changed["updated_at"])
+    assert read == listed[0] == changed
+    assert read["created_at"] == created["created_at"] and read["card_expiry"] == "2099-12-01"
 
 
 def test_the_stored_row_holds_neither_the_card_number_nor_the_cvc(client, sql, make_user):
