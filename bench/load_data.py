@@ -11,7 +11,9 @@ the card's fingerprint (the API's associated data), not to the row, so every reu
 """
 
 import multiprocessing
+import multiprocessing.pool
 import random
+import signal
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -91,9 +93,23 @@ def make_card(args: tuple[int, dict]) -> dict:
 
 def make_cards(count: int, config: dict, processes: int) -> list[dict]:
     """Encrypt `count` distinct cards on `processes` cores."""
-    context = multiprocessing.get_context("fork")
-    with context.Pool(processes) as pool:
+    with worker_pool(processes) as pool:
         return pool.map(make_card, ((index, config) for index in range(1, count + 1)), chunksize=500)
+
+
+def worker_pool(processes: int) -> multiprocessing.pool.Pool:
+    """Return a pool of forked workers that die of SIGTERM, as the pool expects when it stops them."""
+    return multiprocessing.get_context("fork").Pool(processes, initializer=_default_signals)
+
+
+def _default_signals() -> None:
+    """Let a pool worker die of SIGTERM, which is how the pool stops it at the end.
+
+    A worker forked from the benchmark inherits its SIGTERM handler (an exit with clean-up); a
+    worker blocked on the pool's task queue never ran it, and the pool waited for it forever.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _connect(settings: dict):
