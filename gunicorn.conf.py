@@ -7,8 +7,8 @@ from dotenv import load_dotenv
 load_dotenv()
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
-# More workers than cores (gunicorn's own advice, 2 × cores + 1, measured best in the worker sweep of
-# bench/RESULTS.md): a sync worker sits idle while it waits for the database and for the client to close.
+# More workers than cores (gunicorn's own advice, 2 × cores + 1; measured best against 3 and 7, see
+# bench/README.md): a sync worker sits idle while it waits for the database and for the client to close.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
 # Sync, not gthread: with gthread, keep-alive clients sometimes piled onto one worker.
 worker_class = "sync"
