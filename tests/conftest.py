@@ -19,6 +19,8 @@ from utils.crypto_utils import luhn_valid
 TEST_DB_NAME = f"payments_test_{secrets.token_hex(4)}"
 # Letters only: a long digit run in an address could pass Luhn and be refused as a card number.
 HEX_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+# How every response writes a time: UTC, to the second, with a Z.
+ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 class SuiteConfig(TestConfig):

@@ -1,14 +1,12 @@
 """The /payments resource: validation, masking, card storage, lifecycle, lists."""
 
-import re
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import card_payment
+from tests.conftest import ISO_UTC, card_payment
 
 MASKED = "XXXX-XXXX-XXXX-1111"
-ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 def this_month(day: int = 1) -> str:

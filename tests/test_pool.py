@@ -100,7 +100,7 @@ def holding_connections(app, count: int) -> Iterator[threading.Event]:
 
 def send(url: str, kind: str, fixtures: dict) -> Answer:
     """Send one request of a kind ("GET /payments/<id>", "POST /users", ...); never raise."""
-    method, path = kind.split()
+    path = kind.split()[1]
     body = None
     if kind == "POST /users":
         body = {"name": "Pool", "email": unique_email()}

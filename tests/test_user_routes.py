@@ -1,13 +1,10 @@
 """The /users resource, through the API, checked against the database."""
 
-import re
 import secrets
 
 import pytest
 
-from tests.conftest import HEX_TO_LETTERS, unique_email
-
-ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+from tests.conftest import HEX_TO_LETTERS, ISO_UTC, unique_email
 
 
 def test_creating_a_user_with_the_seed_sample_returns_201_and_location(client, sql):
