@@ -6,7 +6,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from db import autocommit, transaction
+from db import autocommit, check_card_keys_command_line, transaction
 from models import idempotency_model
 from utils.formatting import utc_now
 from utils.key_rotation import RotationReport, rotate_keys
@@ -28,6 +28,7 @@ def _print_progress(report: RotationReport) -> None:
 @with_appcontext
 def rotate_keys_command(after: int, batch_size: int) -> None:
     """Re-encrypt card data under the newest key versions; check every value's tag and report failures."""
+    check_card_keys_command_line()
     keys = current_app.extensions["card_keys"]
     report = rotate_keys(transaction, keys, after=after, batch_size=batch_size, progress=_print_progress)
     click.echo(
@@ -44,6 +45,7 @@ def rotate_keys_command(after: int, batch_size: int) -> None:
 @with_appcontext
 def purge_idempotency_keys_command() -> None:
     """Delete Idempotency-Key records older than their 24-hour lifetime."""
+    check_card_keys_command_line()
     before = utc_now() - timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"])
     with autocommit() as cursor:
         deleted = idempotency_model.purge_keys(cursor, before)

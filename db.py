@@ -17,7 +17,8 @@ from mysql.connector import errorcode
 from mysql.connector.abstracts import MySQLConnectionAbstract
 from mysql.connector.cursor import MySQLCursorDict
 
-from utils.errors import ServiceUnavailable
+from utils.errors import CardKeysMismatch, ServerMisconfigured, ServiceUnavailable
+from utils.key_checks import check_card_keys
 
 try:  # The C extension's commit() and rollback() raise its own error, not a mysql.connector.Error.
     from _mysql_connector import MySQLInterfaceError
@@ -156,7 +157,41 @@ def get_db() -> MySQLConnectionAbstract:
     """Return the request's connection, taken from the pool on first use."""
     if "db" not in g:
         g.db = get_pool(current_app).acquire(current_app.config["DB_POOL_WAIT_SECONDS"])
+        if not current_app.extensions.get("card_keys_checked"):
+            _check_card_keys(g.db)
     return g.db
+
+
+def _check_card_keys(connection: MySQLConnectionAbstract) -> None:
+    """Once per process, before any card data is read or written: refuse keys the database does not know.
+
+    A key mismatch lasts until a restart with other keys, so it is logged once and then answered
+    from memory; a missing table is checked again on the next request, as `init-db` fixes it.
+    """
+    refusal = current_app.extensions.get("card_keys_refusal")
+    if refusal is not None:
+        raise CardKeysMismatch(refusal)
+    cursor = dict_cursor(connection)
+    try:
+        check_card_keys(cursor, current_app.extensions["card_keys"])
+    except ServerMisconfigured as error:
+        logger.error("%s", error.explanation)
+        if isinstance(error, CardKeysMismatch):
+            current_app.extensions["card_keys_refusal"] = error.explanation
+        raise
+    finally:
+        cursor.close()
+    current_app.extensions["card_keys_checked"] = True
+
+
+def check_card_keys_command_line() -> None:
+    """Connect, which checks the card keys, and report a refusal or an unreachable database as a command error."""
+    try:
+        get_db()
+    except ServerMisconfigured as error:
+        raise click.ClickException(error.explanation) from None
+    except ServiceUnavailable as error:
+        raise click.ClickException(f"Could not reach the database: {error.detail}") from None
 
 
 def mark_broken() -> None:
@@ -256,6 +291,7 @@ def init_db_command() -> None:
     """Create the database and tables from schema.sql (safe to run again)."""
     try:
         init_db(current_app.config)
+        check_card_keys_command_line()
     except mysql.connector.Error as error:
         raise click.ClickException(f"Could not reach the database: {error.msg}") from error
     click.echo(f"Schema applied to database {current_app.config['DB_NAME']!r}.")

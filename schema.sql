@@ -54,3 +54,16 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     PRIMARY KEY (key_hash),
     KEY idempotency_keys_created_at (created_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- A check value (an HMAC of a fixed label under the key) of every card key the data here was
+-- written with, by variable and version (0 for the fingerprint key). The API refuses to serve with
+-- keys whose check values differ, so a server started with another .env cannot write card data
+-- that the first keys cannot decrypt, or fingerprint the same card differently. It reveals
+-- nothing about the keys.
+CREATE TABLE IF NOT EXISTS card_key_checks (
+    variable        VARCHAR(32)      NOT NULL,
+    version         TINYINT UNSIGNED NOT NULL,
+    check_value     BINARY(32)       NOT NULL,
+    created_at      DATETIME         NOT NULL,
+    PRIMARY KEY (variable, version)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;

@@ -109,6 +109,11 @@ def generate_key() -> str:
     return base64.b64encode(os.urandom(KEY_BYTES)).decode()
 
 
+def key_check_value(key: bytes) -> bytes:
+    """Return a value that tells whether two keys are the same without revealing either (HMAC of a label)."""
+    return hmac.new(key, b"payments-api key check value", hashlib.sha256).digest()
+
+
 def fingerprint_card(card_number: str, key: bytes) -> str:
     """Return the keyed fingerprint (HMAC-SHA-256, hex) of a card number."""
     return hmac.new(key, card_number.encode(), hashlib.sha256).hexdigest()

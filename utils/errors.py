@@ -125,3 +125,18 @@ class ServiceUnavailable(ApiError):
     def __init__(self, detail: str | None = None):
         super().__init__(detail)
         self.headers["Retry-After"] = str(self.retry_after_seconds)
+
+
+class ServerMisconfigured(ApiError):
+    """The server cannot safely use its database: other card keys, or a schema older than the code."""
+
+    slug = "server-misconfigured"
+    detail = "The server is misconfigured and refuses to use its database; its log says why."
+
+    def __init__(self, explanation: str):
+        super().__init__()
+        self.explanation = explanation
+
+
+class CardKeysMismatch(ServerMisconfigured):
+    """The configured card keys are not the ones the database's card data was written with (until a restart)."""
