@@ -23,7 +23,7 @@ from utils.key_checks import check_card_keys
 try:  # The C extension's commit() and rollback() raise its own error, not a mysql.connector.Error.
     from _mysql_connector import MySQLInterfaceError
     from mysql.connector.connection_cext import CMySQLConnection
-    from mysql.connector.cursor_cext import CMySQLCursor, CMySQLCursorDict
+    from mysql.connector.cursor_cext import CMySQLCursorDict
 except ImportError:  # pure-Python connector
     MySQLInterfaceError = mysql.connector.errors.InterfaceError
     CMySQLConnection = CMySQLCursorDict = None
@@ -31,16 +31,30 @@ except ImportError:  # pure-Python connector
 if CMySQLCursorDict is not None:
 
     class CDictCursor(CMySQLCursorDict):
-        """The C extension's dictionary cursor, with fetchall() reading the column names once.
+        """The C extension's dictionary cursor, with a fetchall() that reads rows straight from the C layer.
 
-        The driver's fetchall() evaluates `column_names` (a tuple built from the description) for
-        every row: about 50 µs of the ~600 µs it takes to fetch a 100-row page.
+        The driver's fetchall() goes through CMySQLConnection.get_rows(), which copies every row
+        into a list, loops over its columns in Python looking for VECTOR values (this schema has
+        none; the C layer has already converted the rest) and rebuilds the column descriptions at
+        the end; then the dict cursor evaluates `column_names` for every row. Reading the rows from
+        the C layer directly and naming them once makes a 100-row page about 13% faster to fetch.
+        tests/test_db.py checks that it returns exactly what the driver's own fetchall() does.
         """
 
         def fetchall(self) -> list[dict]:
-            """Return all rows of the result as dicts."""
+            """Return all remaining rows of the result as dicts."""
+            if (self._nextrow and self._nextrow[0]) or not self._connection.unread_result:
+                return CMySQLCursorDict.fetchall(self)  # after a fetchone(), or with nothing left
             names = self.column_names
-            return [dict(zip(names, row, strict=True)) for row in CMySQLCursor.fetchall(self)]
+            fetch_row = self._connection._cmysql.fetch_row
+            rows = []
+            row = fetch_row()
+            while row:
+                rows.append(dict(zip(names, row, strict=True)))
+                row = fetch_row()
+            self._rowcount += len(rows)
+            self._handle_eof()
+            return rows
 
 
 SCHEMA_PATH = Path(__file__).with_name("schema.sql")

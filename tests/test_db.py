@@ -35,6 +35,36 @@ def test_a_transaction_rolls_back_and_reraises_on_error(app, sql):
     assert sql("SELECT id FROM users WHERE email = %s", (email,)) == []
 
 
+def rows_both_ways(app, statement: str, params: tuple, *, fetchone_first: bool = False) -> tuple:
+    """Return (rows, rowcount) from db.dict_cursor and from the driver's own dictionary cursor."""
+    results = []
+    with app.app_context():
+        connection = db.get_db()
+        for cursor in (db.dict_cursor(connection), connection.cursor(dictionary=True)):
+            cursor.execute(statement, params)
+            rows = [cursor.fetchone()] if fetchone_first else []
+            rows += cursor.fetchall()
+            results.append(
+                ([{name: (type(value), value) for name, value in row.items()} for row in rows], cursor.rowcount)
+            )
+            cursor.close()
+        assert db.get_db().cmd_query("SELECT 1") and db.get_db().get_rows()[0] == [(1,)]  # nothing left unread
+    return results
+
+
+@pytest.mark.parametrize("fetchone_first", [False, True])
+def test_the_dictionary_cursor_returns_exactly_what_the_drivers_own_does(app, make_payment, fetchone_first):
+    card = make_payment(description=None)
+    upi = {"payment_method": "UPI", "card_no": None, "card_expiry": None, "card_cvc": None, "user_id": card["user_id"]}
+    make_payment(**upi, currency="JPY", amount="1500")
+    statement = "SELECT * FROM payments WHERE user_id = %s ORDER BY id"
+
+    ours, drivers = rows_both_ways(app, statement, (card["user_id"],), fetchone_first=fetchone_first)
+
+    assert ours == drivers and ours[1] == 2 and len(ours[0]) == 2
+    assert rows_both_ways(app, statement, (0,)) == [([], 0), ([], 0)]
+
+
 def test_init_db_is_idempotent(runner):
     for _ in range(2):
         result = runner.invoke(args=["init-db"])
