@@ -5,6 +5,8 @@ from datetime import datetime
 from mysql.connector import errorcode
 from mysql.connector.errors import IntegrityError
 
+from models import only_row
+
 COLUMNS = "key_hash, request_hash, response_status, response_body, location, created_at"
 
 
@@ -25,7 +27,7 @@ def claim_key(cursor, key_hash: bytes, request_hash: bytes, now: datetime) -> bo
 def get_key(cursor, key_hash: bytes) -> dict | None:
     """Return the record of a key, or None."""
     cursor.execute(f"SELECT {COLUMNS} FROM idempotency_keys WHERE key_hash = %s", (key_hash,))
-    return cursor.fetchone()
+    return only_row(cursor)
 
 
 def reclaim_key(cursor, record: dict, request_hash: bytes, now: datetime) -> bool:

@@ -5,6 +5,7 @@ from datetime import datetime
 from mysql.connector import errorcode
 from mysql.connector.errors import IntegrityError
 
+from models import only_row
 from utils.errors import ValidationFailed
 
 COLUMNS = (
@@ -45,7 +46,7 @@ def create_payment(cursor, record: dict, now: datetime) -> dict:
 def get_payment(cursor, payment_id: int) -> dict | None:
     """Return one payment's public columns, or None."""
     cursor.execute(f"SELECT {COLUMNS} FROM payments WHERE id = %s", (payment_id,))
-    return cursor.fetchone()
+    return only_row(cursor)
 
 
 def lock_payment(cursor, payment_id: int) -> dict | None:
@@ -53,7 +54,7 @@ def lock_payment(cursor, payment_id: int) -> dict | None:
     cursor.execute(
         f"SELECT id, {', '.join(STORED)}, created_at, updated_at FROM payments WHERE id = %s FOR UPDATE", (payment_id,)
     )
-    return cursor.fetchone()
+    return only_row(cursor)
 
 
 def list_payments(cursor, filters: dict, after: int, limit: int) -> list[dict]:

@@ -5,6 +5,7 @@ from datetime import datetime
 from mysql.connector import errorcode
 from mysql.connector.errors import IntegrityError
 
+from models import only_row
 from utils.errors import DuplicateEmail, UserHasPayments
 
 COLUMNS = "id, name, email, phone, country, created_at, updated_at"
@@ -28,7 +29,7 @@ def get_user(cursor, user_id: int, *, for_update: bool = False) -> dict | None:
     """Return one user, or None; `for_update` locks the row until the transaction ends."""
     lock = " FOR UPDATE" if for_update else ""
     cursor.execute(f"SELECT {COLUMNS} FROM users WHERE id = %s{lock}", (user_id,))
-    return cursor.fetchone()
+    return only_row(cursor)
 
 
 def list_users(cursor, after: int, limit: int) -> list[dict]:
