@@ -28,7 +28,8 @@ CATEGORIES = (
     ("DB: START TRANSACTION", [("start_transaction", "/mysql/connector/")]),
     ("DB: COMMIT (durable)", [("commit", "/mysql/connector/connection")]),
     ("DB: ROLLBACK", [("rollback", "/mysql/connector/connection")]),
-    ("DB: query round trip and rows", [(None, "/mysql/connector/")]),
+    # db.py's fetchall() reads rows from the driver's C layer itself: its samples are fetching rows too.
+    ("DB: query round trip and rows", [(None, "/mysql/connector/"), ("fetchall", "/db.py")]),
     ("crypto: AES-GCM (pycryptodome)", [(None, "/Crypto/")]),
     ("crypto: HMAC fingerprint", [("fingerprint_card", ""), (None, "/hmac.py")]),
     ("access log line (JSON to stderr)", [(None, "/utils/logs.py"), (None, "/logging/")]),
