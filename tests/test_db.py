@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 
+import mysql.connector
 import pytest
 
 import db
@@ -63,6 +64,18 @@ def test_the_dictionary_cursor_returns_exactly_what_the_drivers_own_does(app, ma
 
     assert ours == drivers and ours[1] == 2 and len(ours[0]) == 2
     assert rows_both_ways(app, statement, (0,)) == [([], 0), ([], 0)]
+
+
+def test_a_connection_lost_while_rows_are_fetched_is_a_transient_driver_error(database, sql):
+    app = create_app(SuiteConfig)  # its own pool: the connection killed here is never reused
+    with app.app_context():
+        with pytest.raises(mysql.connector.Error) as raised, db.autocommit() as cursor:
+            cursor.execute("SELECT seq FROM seq_1_to_10000000")  # far more rows than the socket buffers hold
+            sql(f"KILL CONNECTION {db.get_db().connection_id}")
+            cursor.fetchall()
+
+        assert db.is_transient(raised.value), raised.value
+        db.mark_broken()
 
 
 def test_init_db_is_idempotent(runner):
