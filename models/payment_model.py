@@ -120,6 +120,16 @@ def encrypted_batch(cursor, after: int, limit: int) -> list[dict]:
     return cursor.fetchall()
 
 
+def latest_ciphertexts(cursor, limit: int) -> list[dict]:
+    """Return the fingerprint and ciphertexts of the newest card payments, newest first."""
+    cursor.execute(
+        "SELECT card_fingerprint, card_no_encrypted, card_cvc_encrypted FROM payments"
+        " WHERE card_no_encrypted IS NOT NULL ORDER BY id DESC LIMIT %s",
+        (limit,),
+    )
+    return cursor.fetchall()
+
+
 def replace_ciphertext(cursor, payment_id: int, column: str, old: bytes, new: bytes) -> bool:
     """Swap one ciphertext for another unless the row changed meanwhile; return whether it did."""
     if column not in ("card_no_encrypted", "card_cvc_encrypted"):

@@ -128,3 +128,24 @@ def test_a_database_without_the_table_is_refused_until_init_db_adds_it(user):
     assert app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
     assert client.get(f"/users/{user['id']}").status_code == 200
     assert SUITE_KEYS <= recorded_keys()
+
+
+@pytest.mark.parametrize(
+    ("other_keys", "refused"),
+    [
+        ({"CARD_NUMBER_KEYS": f"1:{generate_key()}"}, "CARD_NUMBER_KEYS version 1"),
+        ({"CARD_CVC_KEYS": f"1:{generate_key()}"}, "CARD_CVC_KEYS version 1"),
+        ({"CARD_FINGERPRINT_KEY": generate_key()}, "CARD_FINGERPRINT_KEY"),
+    ],
+)
+def test_keys_a_database_has_not_recorded_must_decrypt_the_card_data_it_holds(user, other_keys, refused):
+    assert app_with().test_client().post("/payments", json=card_payment(user["id"])).status_code == 201
+    run_sql("DELETE FROM card_key_checks")  # as in a database written before the table existed
+
+    result = app_with(**other_keys).test_cli_runner().invoke(args=["init-db"])
+
+    assert result.exit_code == 1
+    assert f"do not decrypt the card data already in this database: {refused}." in result.output
+    assert recorded_keys() == set()
+    assert app_with().test_cli_runner().invoke(args=["init-db"]).exit_code == 0
+    assert SUITE_KEYS <= recorded_keys()

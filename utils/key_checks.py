@@ -5,17 +5,23 @@ import hmac
 from mysql.connector import errorcode
 from mysql.connector.errors import ProgrammingError
 
-from models import key_check_model
-from utils.crypto_utils import key_check_value
+from models import key_check_model, payment_model
+from utils.crypto_utils import DecryptionError, Keyring, fingerprint_card, key_check_value
 from utils.errors import CardKeysMismatch, ServerMisconfigured
 from utils.formatting import utc_now
+from utils.key_rotation import COLUMNS as ROTATED_COLUMNS
+from utils.payment_rules import card_context
+
+VARIABLES = {"card_number": "CARD_NUMBER_KEYS", "card_cvc": "CARD_CVC_KEYS"}
+# The newest card payments searched for a ciphertext under each key version the database has not recorded.
+DATA_SAMPLE_ROWS = 100
 
 
 def configured_checks(keys: dict) -> dict[tuple[str, int], bytes]:
     """Return the check value of every configured key by (variable, version); the fingerprint key is version 0."""
     checks = {("CARD_FINGERPRINT_KEY", 0): key_check_value(keys["fingerprint"])}
-    for variable, keyring in (("CARD_NUMBER_KEYS", keys["card_number"]), ("CARD_CVC_KEYS", keys["card_cvc"])):
-        for version, key in keyring.keys.items():
+    for keyring_name, variable in VARIABLES.items():
+        for version, key in keys[keyring_name].keys.items():
             checks[(variable, version)] = key_check_value(key)
     return checks
 
@@ -29,9 +35,40 @@ def check_card_keys(cursor, keys: dict) -> None:
     checks = configured_checks(keys)
     stored = _stored_checks(cursor)
     _refuse_mismatches(checks, stored)
-    if checks.keys() - stored.keys():
+    new_keys = checks.keys() - stored.keys()
+    if new_keys:
+        _refuse_keys_the_data_disproves(cursor, keys, new_keys)
         key_check_model.record_checks(cursor, checks, utc_now())
         _refuse_mismatches(checks, key_check_model.stored_checks(cursor))
+
+
+def _refuse_keys_the_data_disproves(cursor, keys: dict, new_keys: set) -> None:
+    """Before recording keys, decrypt the newest card data stored under their versions with them.
+
+    A database written before key checks existed would otherwise record the keys of whichever
+    server started first, right or wrong (a fresh .env made by `make run`, say).
+    """
+    sample = payment_model.latest_ciphertexts(cursor, DATA_SAMPLE_ROWS)
+    disproved = []
+    for column, keyring_name, context_name in ROTATED_COLUMNS:
+        keyring = keys[keyring_name]
+        for version in sorted(keyring.keys):
+            row = next((row for row in sample if row[column] and Keyring.version_of(row[column]) == version), None)
+            if row is None or (VARIABLES[keyring_name], version) not in new_keys:
+                continue
+            try:
+                plaintext = keyring.decrypt(row[column], card_context(context_name, row["card_fingerprint"]))
+            except DecryptionError:
+                disproved.append(f"{VARIABLES[keyring_name]} version {version}")
+                continue
+            if keyring_name == "card_number" and ("CARD_FINGERPRINT_KEY", 0) in new_keys:
+                if fingerprint_card(plaintext, keys["fingerprint"]) != row["card_fingerprint"]:
+                    disproved.append("CARD_FINGERPRINT_KEY")
+    if disproved:
+        raise CardKeysMismatch(
+            f"Card keys that do not decrypt the card data already in this database: {', '.join(disproved)}."
+            " Refusing to record them; start the API with the keys (.env) that data was written with."
+        )
 
 
 def _stored_checks(cursor) -> dict[tuple[str, int], bytes]:
