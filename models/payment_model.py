@@ -1,4 +1,4 @@
-"""SQL for payments: plain functions over a cursor, dicts out. Reads never touch ciphertexts."""
+"""SQL for payments: plain functions over a cursor, dicts out. Reads for the API never select ciphertexts."""
 
 from datetime import datetime
 
