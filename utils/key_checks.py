@@ -65,8 +65,9 @@ def _refuse_keys_the_data_disproves(cursor, keys: dict, new_keys: set) -> None:
                 if fingerprint_card(plaintext, keys["fingerprint"]) != row["card_fingerprint"]:
                     disproved.append("CARD_FINGERPRINT_KEY")
     if disproved:
+        names = ", ".join(dict.fromkeys(disproved))  # the fingerprint key can be disproved by more than one row
         raise CardKeysMismatch(
-            f"Card keys that do not decrypt the card data already in this database: {', '.join(disproved)}."
+            f"Card keys that do not decrypt the card data already in this database: {names}."
             " Refusing to record them; start the API with the keys (.env) that data was written with."
         )
 
