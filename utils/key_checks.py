@@ -59,11 +59,11 @@ def _refuse_keys_the_data_disproves(cursor, keys: dict, new_keys: set) -> None:
             try:
                 plaintext = keyring.decrypt(row[column], card_context(context_name, row["card_fingerprint"]))
             except DecryptionError:
-                disproved.append(f"{VARIABLES[keyring_name]} version {version}")
+                disproved.append(_key_name(VARIABLES[keyring_name], version))
                 continue
             if keyring_name == "card_number" and ("CARD_FINGERPRINT_KEY", 0) in new_keys:
                 if fingerprint_card(plaintext, keys["fingerprint"]) != row["card_fingerprint"]:
-                    disproved.append("CARD_FINGERPRINT_KEY")
+                    disproved.append(_key_name("CARD_FINGERPRINT_KEY", 0))
     if disproved:
         names = ", ".join(dict.fromkeys(disproved))  # the fingerprint key can be disproved by more than one row
         raise CardKeysMismatch(
@@ -88,7 +88,7 @@ def _stored_checks(cursor) -> dict[tuple[str, int], bytes]:
 def _refuse_mismatches(checks: dict, stored: dict) -> None:
     """Raise CardKeysMismatch naming every configured key whose recorded check value differs."""
     mismatched = [
-        f"{variable} version {version}" if version else variable
+        _key_name(variable, version)
         for (variable, version), value in checks.items()
         if (variable, version) in stored and not hmac.compare_digest(stored[(variable, version)], value)
     ]
@@ -97,3 +97,8 @@ def _refuse_mismatches(checks: dict, stored: dict) -> None:
             f"Card keys other than the ones the card data in this database was written with: {', '.join(mismatched)}."
             " Refusing to read or write it; start the API with the keys (.env) the database was created with."
         )
+
+
+def _key_name(variable: str, version: int) -> str:
+    """Name a key as an operator finds it in .env: the variable, and the version unless it has none (0)."""
+    return f"{variable} version {version}" if version else variable
