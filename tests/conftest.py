@@ -63,6 +63,17 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def run_sql(settings: dict, statement: str, *params) -> list[dict]:
+    """Run one statement on a settings' database over a fresh, autocommitted connection; return its rows."""
+    cnx = mysql.connector.connect(**connection_settings(settings))
+    try:
+        cursor = cnx.cursor(dictionary=True)
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.with_rows else []
+    finally:
+        cnx.close()
+
+
 @pytest.fixture
 def sql(database):
     """Run one SQL statement on the test database over a fresh connection; return the rows."""

@@ -3,12 +3,12 @@
 import logging
 import secrets
 
-import mysql.connector
 import pytest
 
 from app import create_app
 from config import load_keys
-from db import connection_settings, init_db
+from db import init_db
+from tests import conftest
 from tests.conftest import SuiteConfig, card_payment, config_dict, unique_email
 from utils.crypto_utils import generate_key
 
@@ -29,13 +29,7 @@ def app_with(**keys):
 
 def run_sql(statement: str) -> list[dict]:
     """Run one statement on this module's database; return its rows."""
-    cnx = mysql.connector.connect(**connection_settings(config_dict(KeyCheckDatabase)))
-    try:
-        cursor = cnx.cursor(dictionary=True)
-        cursor.execute(statement)
-        return cursor.fetchall() if cursor.with_rows else []
-    finally:
-        cnx.close()
+    return conftest.run_sql(config_dict(KeyCheckDatabase), statement)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from app import create_app
 from db import connection_settings, init_db
-from tests.conftest import SuiteConfig, card_payment, config_dict, unique_email
+from tests.conftest import SuiteConfig, card_payment, config_dict, run_sql, unique_email
 from utils.crypto_utils import generate_key
 from utils.payment_rules import card_context
 
@@ -52,12 +52,8 @@ def seed_payments(client, count: int) -> list[dict]:
 
 def stored_values(settings: dict) -> list[dict]:
     """Return every payment's ciphertexts and fingerprint."""
-    cnx = mysql.connector.connect(**connection_settings(settings))
-    cursor = cnx.cursor(dictionary=True)
-    cursor.execute("SELECT id, card_fingerprint, card_no_encrypted, card_cvc_encrypted FROM payments ORDER BY id")
-    rows = cursor.fetchall()
-    cnx.close()
-    return rows
+    statement = "SELECT id, card_fingerprint, card_no_encrypted, card_cvc_encrypted FROM payments ORDER BY id"
+    return run_sql(settings, statement)
 
 
 def assert_all_decrypt_with_only_the_new_keys(settings: dict) -> None:
@@ -109,15 +105,6 @@ TAMPER_CARD_NUMBER = (
     "UPDATE payments SET card_no_encrypted = INSERT(card_no_encrypted, 21, 1,"
     " IF(SUBSTRING(card_no_encrypted, 21, 1) = 'X', 'Y', 'X')) WHERE id = %s"
 )
-
-
-def run_sql(settings: dict, statement: str, *params) -> None:
-    """Run one statement on the test database, autocommitted."""
-    cnx = mysql.connector.connect(**connection_settings(settings))
-    try:
-        cnx.cursor().execute(statement, params)
-    finally:
-        cnx.close()
 
 
 def test_a_value_failing_its_tag_is_reported_and_the_rest_rotated(rotation_db):

@@ -4,7 +4,6 @@ import json
 import re
 
 import jsonschema
-import mysql.connector
 import pytest
 import schemathesis
 import schemathesis.engine
@@ -12,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.engine import events
 
-from db import connection_settings
 from schemas import payment_schema, user_schema
 from schemas.fields import FieldError, holds_card_number
 from schemas.payment_schema import CURRENCY_DECIMALS, PAYMENT_METHODS, STATUSES
+from tests.conftest import run_sql
 from utils.crypto_utils import _BRAND_RANGES
 
 # SPEC §4: every path and method, and nothing else.
@@ -293,14 +292,11 @@ SCHEMATHESIS_CONFIG = {
 
 def ensure_example_user(database_settings: dict) -> None:
     """Make sure user 1, whom the document's payment examples name, exists."""
-    cnx = mysql.connector.connect(**connection_settings(database_settings))
-    try:
-        cnx.cursor().execute(
-            "INSERT IGNORE INTO users (id, name, email, phone, country, created_at, updated_at)"
-            " VALUES (1, 'John Doe', 'john.doe@example.org', '1234567890', 'India', UTC_TIMESTAMP(), UTC_TIMESTAMP())"
-        )
-    finally:
-        cnx.close()
+    run_sql(
+        database_settings,
+        "INSERT IGNORE INTO users (id, name, email, phone, country, created_at, updated_at)"
+        " VALUES (1, 'John Doe', 'john.doe@example.org', '1234567890', 'India', UTC_TIMESTAMP(), UTC_TIMESTAMP())",
+    )
 
 
 def is_replayed_creation(recorder, case_id: str) -> bool:
