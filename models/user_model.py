@@ -5,10 +5,13 @@ from datetime import datetime
 from mysql.connector import errorcode
 from mysql.connector.errors import IntegrityError
 
-from models import only_row
+from models import only_row, parsed_rows, select_list
 from utils.errors import DuplicateEmail, UserHasPayments
 
-COLUMNS = "id, name, email, phone, country, created_at, updated_at"
+PUBLIC = ("id", "name", "email", "phone", "country", "created_at", "updated_at")
+TEXT_PARSERS = {"created_at": datetime.fromisoformat, "updated_at": datetime.fromisoformat}
+COLUMNS = ", ".join(PUBLIC)
+PAGE_COLUMNS = select_list(PUBLIC, TEXT_PARSERS)
 WRITABLE = ("name", "email", "phone", "country")
 
 
@@ -34,8 +37,8 @@ def get_user(cursor, user_id: int, *, for_update: bool = False) -> dict | None:
 
 def list_users(cursor, after: int, limit: int) -> list[dict]:
     """Return up to `limit` users with ids above `after`, in id order."""
-    cursor.execute(f"SELECT {COLUMNS} FROM users WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
-    return cursor.fetchall()
+    cursor.execute(f"SELECT {PAGE_COLUMNS} FROM users WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
+    return parsed_rows(cursor, TEXT_PARSERS)
 
 
 def update_user(cursor, user_id: int, changes: dict, now: datetime) -> None:
