@@ -30,6 +30,7 @@ CATEGORIES = (
     ("DB: ROLLBACK", [("rollback", "/mysql/connector/connection")]),
     # db.py's fetchall() reads rows from the driver's C layer itself: its samples are fetching rows too.
     ("DB: query round trip and rows", [(None, "/mysql/connector/"), ("fetchall", "/db.py")]),
+    ("rows: text columns parsed (models.parsed_rows)", [("parsed_rows", "/models/")]),
     ("crypto: AES-GCM (pycryptodome)", [(None, "/Crypto/")]),
     ("crypto: HMAC fingerprint", [("fingerprint_card", ""), (None, "/hmac.py")]),
     ("access log line (JSON to stderr)", [(None, "/utils/logs.py"), (None, "/logging/")]),
