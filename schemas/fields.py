@@ -1,7 +1,6 @@
 """Field validators shared by the resource schemas: each returns a clean value or raises FieldError."""
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -12,6 +11,7 @@ from utils.errors import ValidationFailed
 MAX_ID = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab and newlines
 _ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # Unicode category Cs: never valid text on its own
 # Digits with a few separators between them ("4111 1111", "4111.1111", "4111/1111"): a card number in disguise.
 _SEPARATED_DIGITS = re.compile(r"[0-9](?:[^0-9A-Za-z]{0,3}[0-9])*", re.ASCII)
 _NUMERIC_STRING = re.compile(r" *[+-]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40}) *", re.ASCII)
@@ -38,7 +38,7 @@ def require_string(value: Any) -> str:
     """Return the value if it is a string of valid Unicode text."""
     if not isinstance(value, str):
         raise FieldError("must be a string")
-    if any(unicodedata.category(char) == "Cs" for char in value):
+    if _SURROGATE.search(value):
         raise FieldError("must be valid Unicode text")
     return value
 
