@@ -1,12 +1,12 @@
 """SQL for payments: plain functions over a cursor, dicts out. Reads for the API never select ciphertexts."""
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from mysql.connector import errorcode
 from mysql.connector.errors import IntegrityError
 
-from models import only_row, parsed_rows, select_list
+from models import only_row, parse_date, parse_datetime, parsed_rows, select_list
 from utils.errors import ValidationFailed
 
 PUBLIC = (
@@ -26,9 +26,9 @@ PUBLIC = (
 )
 TEXT_PARSERS = {
     "amount": Decimal,
-    "card_expiry": date.fromisoformat,
-    "created_at": datetime.fromisoformat,
-    "updated_at": datetime.fromisoformat,
+    "card_expiry": parse_date,
+    "created_at": parse_datetime,
+    "updated_at": parse_datetime,
 }
 COLUMNS = ", ".join(PUBLIC)
 PAGE_COLUMNS = select_list(PUBLIC, TEXT_PARSERS)

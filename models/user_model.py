@@ -5,11 +5,11 @@ from datetime import datetime
 from mysql.connector import errorcode
 from mysql.connector.errors import IntegrityError
 
-from models import only_row, parsed_rows, select_list
+from models import only_row, parse_datetime, parsed_rows, select_list
 from utils.errors import DuplicateEmail, UserHasPayments
 
 PUBLIC = ("id", "name", "email", "phone", "country", "created_at", "updated_at")
-TEXT_PARSERS = {"created_at": datetime.fromisoformat, "updated_at": datetime.fromisoformat}
+TEXT_PARSERS = {"created_at": parse_datetime, "updated_at": parse_datetime}
 COLUMNS = ", ".join(PUBLIC)
 PAGE_COLUMNS = select_list(PUBLIC, TEXT_PARSERS)
 WRITABLE = ("name", "email", "phone", "country")

@@ -58,3 +58,22 @@ def test_user_reads_return_the_types_and_values_the_driver_does(app, make_user):
 
     assert [typed(row) for row in listed] == expected
     assert [typed(row) for row in one_by_one] == expected
+
+
+def test_zero_dates_written_outside_the_api_read_as_none_as_the_driver_reads_them(app, client, make_payment, sql):
+    payment = make_payment()
+    sql("SET SESSION sql_mode = ''")  # lets a zero date in, as a server without NO_ZERO_DATE does
+    sql(
+        "UPDATE payments SET card_expiry = '2099-12-00', created_at = '0000-00-00 00:00:00' WHERE id = %s",
+        (payment["id"],),
+    )
+    expected = drivers_rows(app, "payments", payment_model.PUBLIC, [payment["id"]])
+
+    with app.app_context(), db.autocommit() as cursor:
+        listed = payment_model.list_payments(cursor, {"user_id": payment["user_id"]}, 0, 10)
+
+    assert [typed(row) for row in listed] == expected
+    assert expected[0]["card_expiry"] == expected[0]["created_at"] == (type(None), None)
+    page = client.get(f"/payments?user_id={payment['user_id']}")
+    assert page.status_code == 200
+    assert [(item["card_expiry"], item["created_at"]) for item in page.get_json()] == [(None, None)]
