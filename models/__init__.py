@@ -4,11 +4,11 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 
 # mysql-connector's C extension imports the datetime or decimal module again for every DATE,
-# DATETIME and DECIMAL value it reads: about 1.2 µs each, three to four times what the standard
-# library takes to parse the same text. Pages of rows select such columns as text and parse them
-# here, with the same results (tests/test_models.py compares them with the driver's): a 100-row
-# page of payments costs the worker about a third less CPU. A single row is left to the driver,
-# since the server's CASTs cost about what the parsing saves.
+# DATETIME and DECIMAL value it reads, which makes it several times slower than the standard
+# library parsing the same text. Pages of rows select such columns as text and parse them here,
+# with the same results (tests/test_models.py compares them with the driver's). A single row is
+# left to the driver: for one row the server's CASTs cost more than the parsing saves.
+# Measurements: bench/README.md.
 Parsers = dict[str, Callable[[str], object]]
 
 
@@ -30,6 +30,7 @@ def parse_datetime(text: str) -> datetime | None:
 
 def select_list(columns: Iterable[str], parsers: Parsers) -> str:
     """Return a SELECT list of `columns` that reads those with a parser as text, under their own names."""
+    # ORDER BY, GROUP BY and HAVING would take such a name as the text alias: sort on `table.column`.
     return ", ".join(f"CAST({name} AS CHAR) AS {name}" if name in parsers else name for name in columns)
 
 

@@ -11,7 +11,7 @@ from utils.errors import ValidationFailed
 MAX_ID = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab and newlines
 _ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # Unicode category Cs: never valid text on its own
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # Unicode category Cs: never valid text on its own
 # Digits with a few separators between them ("4111 1111", "4111.1111", "4111/1111"): a card number in disguise.
 _SEPARATED_DIGITS = re.compile(r"[0-9](?:[^0-9A-Za-z]{0,3}[0-9])*", re.ASCII)
 _NUMERIC_STRING = re.compile(r" *[+-]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40}) *", re.ASCII)
