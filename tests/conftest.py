@@ -63,30 +63,35 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def rows_of(cnx, statement: str, params: tuple = ()) -> list[dict]:
+    """Run one statement on a connection; return its rows as dicts (none for a write)."""
+    cursor = cnx.cursor(dictionary=True)
+    try:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.with_rows else []
+    finally:
+        cursor.close()
+
+
 def run_sql(settings: dict, statement: str, *params) -> list[dict]:
     """Run one statement on a settings' database over a fresh, autocommitted connection; return its rows."""
     cnx = mysql.connector.connect(**connection_settings(settings))
     try:
-        cursor = cnx.cursor(dictionary=True)
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.with_rows else []
+        return rows_of(cnx, statement, params)
     finally:
         cnx.close()
 
 
+def typed_row(row: dict) -> dict:
+    """Return a row as {column: (type, repr)}, so that 1 and Decimal("1"), or "1.0" and "1.00", differ."""
+    return {name: (type(value), repr(value)) for name, value in row.items()}
+
+
 @pytest.fixture
 def sql(database):
-    """Run one SQL statement on the test database over a fresh connection; return the rows."""
+    """Run SQL statements on the test database over one fresh connection of the test's own; return the rows."""
     cnx = mysql.connector.connect(**connection_settings(database))
-
-    def run(statement: str, params: tuple = ()) -> list[dict]:
-        cursor = cnx.cursor(dictionary=True)
-        cursor.execute(statement, params)
-        rows = cursor.fetchall() if cursor.with_rows else []
-        cursor.close()
-        return rows
-
-    yield run
+    yield lambda statement, params=(): rows_of(cnx, statement, params)
     cnx.close()
 
 

@@ -12,7 +12,7 @@ import pytest
 import db
 from app import create_app
 from db import init_db
-from tests.conftest import SuiteConfig, config_dict, unique_email
+from tests.conftest import SuiteConfig, config_dict, typed_row, unique_email
 from tests.live import ROOT, free_port, server_environment
 from utils.errors import ServiceUnavailable
 
@@ -45,9 +45,7 @@ def rows_both_ways(app, statement: str, params: tuple, *, fetchone_first: bool =
             cursor.execute(statement, params)
             rows = [cursor.fetchone()] if fetchone_first else []
             rows += cursor.fetchall()
-            results.append(
-                ([{name: (type(value), value) for name, value in row.items()} for row in rows], cursor.rowcount)
-            )
+            results.append(([typed_row(row) for row in rows], cursor.rowcount))
             cursor.close()
         assert db.get_db().cmd_query("SELECT 1") and db.get_db().get_rows()[0] == [(1,)]  # nothing left unread
     return results

@@ -4,11 +4,7 @@ import pytest
 
 import db
 from models import payment_model, user_model
-
-
-def typed(row: dict) -> dict:
-    """Return a row as {column: (type, repr)}, so that 1 and Decimal("1"), or "1.0" and "1.00", differ."""
-    return {name: (type(value), repr(value)) for name, value in row.items()}
+from tests.conftest import typed_row
 
 
 def drivers_rows(app, table: str, columns: tuple[str, ...], ids: list[int]) -> list[dict]:
@@ -19,7 +15,7 @@ def drivers_rows(app, table: str, columns: tuple[str, ...], ids: list[int]) -> l
         cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id IN ({placeholders}) ORDER BY id", ids)
         rows = cursor.fetchall()
         cursor.close()
-    return [typed(row) for row in rows]
+    return [typed_row(row) for row in rows]
 
 
 @pytest.fixture
@@ -43,8 +39,8 @@ def test_payment_reads_return_the_types_and_values_the_driver_does(app, varied_p
         listed = payment_model.list_payments(cursor, {"user_id": varied_payments[0]["user_id"]}, 0, 10)
         one_by_one = [payment_model.get_payment(cursor, payment_id) for payment_id in ids]
 
-    assert [typed(row) for row in listed] == expected
-    assert [typed(row) for row in one_by_one] == expected
+    assert [typed_row(row) for row in listed] == expected
+    assert [typed_row(row) for row in one_by_one] == expected
     assert expected[1]["card_expiry"] == (type(None), "None")  # NULL stays None
 
 
@@ -56,8 +52,8 @@ def test_user_reads_return_the_types_and_values_the_driver_does(app, make_user):
         listed = user_model.list_users(cursor, ids[0] - 1, 2)
         one_by_one = [user_model.get_user(cursor, user_id) for user_id in ids]
 
-    assert [typed(row) for row in listed] == expected
-    assert [typed(row) for row in one_by_one] == expected
+    assert [typed_row(row) for row in listed] == expected
+    assert [typed_row(row) for row in one_by_one] == expected
 
 
 def test_zero_dates_written_outside_the_api_read_as_none_as_the_driver_reads_them(app, client, make_payment, sql):
@@ -75,7 +71,7 @@ def test_zero_dates_written_outside_the_api_read_as_none_as_the_driver_reads_the
     finally:  # the API document promises a time: later tests that list every payment must not meet this row
         sql("DELETE FROM payments WHERE id = %s", (payment["id"],))
 
-    assert [typed(row) for row in listed] == expected
+    assert [typed_row(row) for row in listed] == expected
     assert expected[0]["card_expiry"] == expected[0]["created_at"] == (type(None), "None")
     assert page.status_code == 200
     assert [(item["card_expiry"], item["created_at"]) for item in page.get_json()] == [(None, None)]
