@@ -51,15 +51,15 @@ def _refuse_keys_the_data_disproves(cursor, keys: dict, new_keys: set) -> None:
     sample = payment_model.latest_ciphertexts(cursor, DATA_SAMPLE_ROWS)
     disproved = []
     for column, keyring_name, context_name in ROTATED_COLUMNS:
-        keyring = keys[keyring_name]
-        for version in sorted(keyring.keys):
+        keyring, variable = keys[keyring_name], VARIABLES[keyring_name]
+        for version in sorted(version for version in keyring.keys if (variable, version) in new_keys):
             row = next((row for row in sample if row[column] and Keyring.version_of(row[column]) == version), None)
-            if row is None or (VARIABLES[keyring_name], version) not in new_keys:
+            if row is None:
                 continue
             try:
                 plaintext = keyring.decrypt(row[column], card_context(context_name, row["card_fingerprint"]))
             except DecryptionError:
-                disproved.append(_key_name(VARIABLES[keyring_name], version))
+                disproved.append(_key_name(variable, version))
                 continue
             if keyring_name == "card_number" and ("CARD_FINGERPRINT_KEY", 0) in new_keys:
                 if fingerprint_card(plaintext, keys["fingerprint"]) != row["card_fingerprint"]:
