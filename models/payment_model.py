@@ -108,8 +108,11 @@ def move_status(cursor, payment_id: int, target: str, sources: tuple[str, ...], 
     conflicting transitions exactly one matches. For a target other than pending only.
     """
     placeholders = ", ".join(["%s"] * len(sources))
+    # Through the primary key: by payments_status (which matches (status, id) as well), the UPDATE
+    # would lock that index entry before waiting for the row, and deadlock with a locked change
+    # that holds the row and then moves the entry.
     cursor.execute(
-        "UPDATE payments SET status = %s, card_cvc_encrypted = NULL, updated_at = %s"
+        "UPDATE payments FORCE INDEX (PRIMARY) SET status = %s, card_cvc_encrypted = NULL, updated_at = %s"
         f" WHERE id = %s AND status IN ({placeholders})",
         (target, now, payment_id, *sources),
     )
