@@ -9,11 +9,14 @@ from utils.crypto_utils import card_brand, luhn_valid
 from utils.errors import ValidationFailed
 
 MAX_ID = 2**63 - 1
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all but tab and newlines
-_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls and DEL; the first keeps tab and line breaks (\n, \r) for multi-line text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # Unicode category Cs: never valid text on its own
-# Digits with a few separators between them ("4111 1111", "4111.1111", "4111/1111"): a card number in disguise.
-_SEPARATED_DIGITS = re.compile(r"[0-9](?:[^0-9A-Za-z]{0,3}[0-9])*", re.ASCII)
+# Digits of any script (fullwidth "４１１１" too) with a few separators between them ("4111 1111",
+# "4111.1111", "4111/1111"): a card number in disguise.
+_SEPARATED_DIGITS = re.compile(r"\d(?:[^\dA-Za-z]{0,3}\d)*")
+_DIGIT = re.compile(r"\d")
 _NUMERIC_STRING = re.compile(r" *[+-]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40}) *", re.ASCII)
 
 
@@ -29,7 +32,7 @@ def redact_digits(text: str, min_digits: int = 6) -> str:
 
     def mask(match: re.Match) -> str:
         run = match.group()
-        return re.sub(r"[0-9]", "*", run) if sum(char.isdigit() for char in run) >= min_digits else run
+        return _DIGIT.sub("*", run) if sum(char.isdecimal() for char in run) >= min_digits else run
 
     return _SEPARATED_DIGITS.sub(mask, text)
 
@@ -46,7 +49,7 @@ def require_string(value: Any) -> str:
 def holds_card_number(value: str) -> bool:
     """Return whether free text holds what looks like a card number: 13-19 digits of a known network, passing Luhn."""
     for run in _SEPARATED_DIGITS.findall(value):
-        digits = "".join(char for char in run if char.isdigit())
+        digits = "".join(str(int(char)) for char in run if char.isdecimal())  # in ASCII, whatever the script
         if 13 <= len(digits) <= 19 and card_brand(digits) != "unknown" and luhn_valid(digits):
             return True
     return False
@@ -130,7 +133,7 @@ def collect_fields(
         if name in read_only:
             errors[name] = "is read-only"
         elif name not in validators:
-            errors[redact_digits(name[:64])] = "is not a known field"
+            errors[_printable_name(name)] = "is not a known field"
     for name in required:
         if data.get(name) is None:
             errors[name] = "is required"
@@ -142,6 +145,11 @@ def collect_fields(
             except FieldError as error:
                 errors[name] = str(error)
     return clean, errors
+
+
+def _printable_name(name: str) -> str:
+    """Return a client's field name fit to echo in an error: cut short, digit runs masked, valid Unicode."""
+    return _SURROGATE.sub("\ufffd", redact_digits(name[:64]))
 
 
 def load_fields(data: Mapping[str, Any], validators: Mapping[str, Validator], **rules: tuple[str, ...]) -> dict:

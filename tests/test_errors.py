@@ -1,6 +1,9 @@
 """Every error is application/problem+json, and bad input changes nothing."""
 
+import json
+
 import pytest
+import requests
 
 from tests.conftest import unique_email
 
@@ -146,3 +149,73 @@ def test_json_is_utf8_with_the_documented_field_order(client):
     assert response.status_code == 201
     assert "José Ñandú".encode() in response.data and b"\\u" not in response.data
     assert list(response.get_json()) == ["id", "name", "email", "phone", "country", "created_at", "updated_at"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Idempotency-Key": "deep-nesting"}])
+@pytest.mark.parametrize("path", ["/users", "/payments"])
+def test_json_nested_past_the_limit_is_400_with_or_without_an_idempotency_key(client, path, headers):
+    body = '{"name": "x", "email": "' + unique_email() + '", "x": ' + "[" * 600 + "]" * 600 + "}"
+    problem = assert_problem(client.post(path, data=body, content_type="application/json", headers=headers), 400)
+    assert "32 levels" in problem["detail"]
+
+
+def test_json_nested_within_the_limit_is_validated_as_usual(client):
+    body = '{"name": "x", "email": "' + unique_email() + '", "x": ' + "[" * 31 + "]" * 31 + "}"
+    problem = assert_problem(client.post("/users", data=body, content_type="application/json"), 422)
+    assert problem["errors"] == {"x": "is not a known field"}
+
+
+@pytest.mark.parametrize("method, path", [("post", "/users"), ("post", "/payments"), ("patch", "/users/1")])
+def test_a_lone_surrogate_in_a_field_name_is_422_not_500(client, method, path):
+    body = '{"\\ud800x": 1}'
+    response = getattr(client, method)(path, data=body, content_type="application/json")
+    assert response.status_code in (404, 422), response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    if response.status_code == 422:
+        assert response.get_json()["errors"]["\ufffdx"] == "is not a known field"
+
+
+@pytest.mark.parametrize("control", ["\u0085", "\u009b", "\u007f", "\u0000"])
+@pytest.mark.parametrize("field", ["name", "country"])
+def test_c0_and_c1_control_characters_are_422(client, field, control):
+    body = {"name": "Ann", "email": unique_email(), "country": "India", field: f"In{control}dia"}
+    problem = assert_problem(client.post("/users", json=body), 422)
+    assert problem["errors"] == {field: "must not contain control characters"}
+
+
+def test_a_card_number_in_fullwidth_digits_is_refused_and_masked(client):
+    fullwidth = "４１１１ １１１１ １１１１ １１１１"
+    problem = assert_problem(client.post("/users", json={"name": f"card {fullwidth}", "email": unique_email()}), 422)
+    assert problem["errors"] == {"name": "must not contain a card number"}
+    response = client.post("/users", json={"name": "A", "email": unique_email(), fullwidth: 1})
+    assert response.status_code == 422
+    assert "１１１１" not in response.get_data(as_text=True)
+
+
+def test_a_request_id_that_could_hold_a_card_number_is_replaced(client):
+    for incoming in ("4111111111111111", "order-4111-1111-1111-1111"):
+        returned = client.get("/health", headers={"X-Request-Id": incoming}).headers["X-Request-Id"]
+        assert returned != incoming and len(returned) == 32
+    assert client.get("/health", headers={"X-Request-Id": "order-20261128"}).headers["X-Request-Id"] == "order-20261128"
+
+
+def test_options_on_an_unknown_url_is_a_404_problem_with_its_content_type(client):
+    assert_problem(client.options("/nowhere"), 404)
+    assert "Content-Type" not in client.options("/users").headers
+
+
+def post_chunked(url: str, body: bytes) -> requests.Response:
+    """POST a JSON body with Transfer-Encoding: chunked (no Content-Length), in 8 KiB chunks."""
+    chunks = (body[start : start + 8192] for start in range(0, len(body), 8192))
+    return requests.post(url, data=chunks, headers={"Content-Type": "application/json"}, timeout=10)
+
+
+@pytest.mark.parametrize("size, status", [(64 * 1024, 201), (64 * 1024 + 1, 413), (70_000, 413)])
+def test_a_chunked_body_is_held_to_64_kib_like_any_other(live_server, sql, size, status):
+    email = unique_email()
+    body = json.dumps({"name": "Chunked", "email": email}).encode()
+    response = post_chunked(f"{live_server.url}/users", body + b" " * (size - len(body)))
+    assert response.status_code == status, response.text
+    assert len(sql("SELECT id FROM users WHERE email = %s", (email,))) == (status == 201)
+    if status == 413:
+        assert response.headers["Content-Type"] == "application/problem+json"

@@ -5,12 +5,15 @@ import re
 from decimal import Decimal, DecimalException
 
 from flask import Response, g, jsonify, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from schemas.fields import MAX_ID
 from utils.errors import BadRequest, NotFound, UnsupportedMediaType
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# The API's bodies are flat objects; deeper nesting is refused before any code walks it recursively.
+MAX_NESTING = 32
 _ID = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
 _CURSOR = re.compile(r"0|[1-9][0-9]{0,18}", re.ASCII)
 
@@ -37,7 +40,7 @@ def json_body() -> dict:
         raise UnsupportedMediaType()
     try:
         body = json.loads(
-            request.get_data(cache=True).decode("utf-8"),
+            _body_bytes().decode("utf-8"),
             parse_float=Decimal,
             parse_constant=_keep_constant,
             object_pairs_hook=_reject_duplicate_keys,
@@ -46,8 +49,38 @@ def json_body() -> dict:
         raise BadRequest(f"The body is not valid JSON: {_json_error_reason(error)}") from error
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
+    if _nesting_depth(body) > MAX_NESTING:
+        raise BadRequest(f"The body nests arrays or objects more than {MAX_NESTING} levels deep.")
     g.json_body = body
     return body
+
+
+def _body_bytes() -> bytes:
+    """Return the request body, refusing one over MAX_CONTENT_LENGTH (413) however it is sent.
+
+    A chunked body has no Content-Length, and Werkzeug stops reading it at the limit without
+    saying whether more followed, so the first 64 KiB of a larger body would pass for all of it.
+    """
+    data = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    return data
+
+
+def _nesting_depth(value: object) -> int:
+    """Return how deeply arrays and objects nest in a parsed JSON value (1 for a flat object)."""
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [
+            item
+            for container in level
+            for item in (container.values() if isinstance(container, dict) else container)
+            if isinstance(item, dict | list)
+        ]
+    return depth
 
 
 def _json_error_reason(error: Exception) -> str:

@@ -37,7 +37,7 @@ class RequestMiddleware:
 
         def start_with_defaults(status: str, headers: list, exc_info=None):
             statuses.append(status)
-            return start_response(status, _with_default_headers(headers, request_id, environ), exc_info)
+            return start_response(status, _with_default_headers(status, headers, request_id, environ), exc_info)
 
         try:
             body = self.wsgi_app(environ, start_with_defaults)
@@ -48,15 +48,18 @@ class RequestMiddleware:
 
 
 def _incoming_request_id(environ: dict) -> str | None:
-    """Return the client's X-Request-Id when it is a safe token, else None."""
+    """Return the client's X-Request-Id when it is a safe token that could not hold a card number, else None."""
     incoming = environ.get("HTTP_X_REQUEST_ID")
-    return incoming if incoming and _REQUEST_ID.fullmatch(incoming) else None
+    if not incoming or not _REQUEST_ID.fullmatch(incoming):
+        return None
+    return incoming if redact_digits(incoming, min_digits=12) == incoming else None
 
 
-def _with_default_headers(headers: list, request_id: str, environ: dict) -> list:
+def _with_default_headers(status: str, headers: list, request_id: str, environ: dict) -> list:
     """Add the request id, nosniff and (unless the view chose one) Cache-Control: no-store."""
     names = {name.lower() for name, _ in headers}
-    if environ["REQUEST_METHOD"] == "OPTIONS" and "content-type" in names:
+    # Flask's answer to OPTIONS has an empty body but a text/html type; an error keeps its problem+json.
+    if environ["REQUEST_METHOD"] == "OPTIONS" and status.startswith("2") and "content-type" in names:
         headers = [(name, value) for name, value in headers if name.lower() != "content-type"]
     headers.append(("X-Request-Id", request_id))
     headers.append(("X-Content-Type-Options", "nosniff"))
