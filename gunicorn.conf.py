@@ -4,7 +4,11 @@ import os
 
 from dotenv import load_dotenv
 
+from utils import server_errors
+
 load_dotenv()
+# Requests gunicorn cannot parse get problem+json from it too, not its HTML page.
+server_errors.install()
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 # More workers than cores (gunicorn's own advice, 2 × cores + 1; measured best against 3 and 7, see

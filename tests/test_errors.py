@@ -1,6 +1,7 @@
 """Every error is application/problem+json, and bad input changes nothing."""
 
 import json
+import socket
 
 import pytest
 import requests
@@ -219,3 +220,37 @@ def test_a_chunked_body_is_held_to_64_kib_like_any_other(live_server, sql, size,
     assert len(sql("SELECT id FROM users WHERE email = %s", (email,))) == (status == 201)
     if status == 413:
         assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def raw_exchange(url: str, request: bytes) -> tuple[int, dict, bytes]:
+    """Send raw bytes to the server; return the answer's status, headers (lower-cased names) and body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {name.lower(): value for name, value in headers.items()}, body
+
+
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"GET /payments?card=4111111111111111&x=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 9000 + b"\r\n\r\n", 431),
+        (b"G@T /payments/4111111111111111 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+    ],
+    ids=["uri-too-long", "headers-too-large", "bad-method", "bad-content-length"],
+)
+def test_requests_the_server_cannot_parse_get_problem_json_not_html(live_server, request_bytes, status):
+    answer_status, headers, body = raw_exchange(live_server.url, request_bytes)
+    assert answer_status == status
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["x-content-type-options"] == "nosniff" and len(headers["x-request-id"]) == 32
+    problem = json.loads(body)
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    assert "4111" not in body.decode()

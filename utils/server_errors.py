@@ -1,0 +1,45 @@
+"""Problem+json for the requests gunicorn answers itself, before the app sees them.
+
+gunicorn refuses a request line or headers it cannot parse (400), a request line over its limit
+(414) and headers over theirs (431) with an HTML page of its own, which quotes the request: a
+card number in a URL would come back in it. `gunicorn.conf.py` installs `write_problem` in its
+place, so those answers are problem documents like every other error, and quote nothing.
+"""
+
+import json
+import uuid
+
+from gunicorn import util
+
+_DETAILS = {
+    400: "The request is not valid HTTP/1.1: its request line or a header could not be parsed.",
+    403: "The request is forbidden.",
+    414: "The request line (method, path and query string) is too long.",
+    417: "The request's Expect header cannot be met.",
+    431: "The request's headers are too large.",
+    501: "The request's Transfer-Encoding is not supported.",
+}
+
+
+def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
+    """Write gunicorn's error answer as application/problem+json (gunicorn.util.write_error's signature).
+
+    `mesg` may quote the request, so it is left out.
+    """
+    detail = _DETAILS.get(status_int, "An unexpected error occurred.")
+    body = json.dumps({"type": "about:blank", "title": reason, "status": status_int, "detail": detail}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/problem+json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"X-Request-Id: {uuid.uuid4().hex}\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        "Cache-Control: no-store\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def install() -> None:
+    """Make gunicorn write its own error answers as problem documents."""
+    util.write_error = write_problem
