@@ -254,3 +254,11 @@ def test_requests_the_server_cannot_parse_get_problem_json_not_html(live_server,
     problem = json.loads(body)
     assert problem["status"] == status and problem["title"] and problem["detail"]
     assert "4111" not in body.decode()
+
+
+def test_the_servers_log_masks_a_card_number_in_a_request_it_cannot_parse(live_server):
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\nBad Name 4111111111111111: 1\r\n\r\n"
+    status, _, _ = raw_exchange(live_server.url, request)
+    assert status == 400
+    log = live_server.log_file.read_text()
+    assert "Invalid HTTP header name" in log and "4111111111111111" not in log

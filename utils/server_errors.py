@@ -1,15 +1,19 @@
-"""Problem+json for the requests gunicorn answers itself, before the app sees them.
+"""Problem+json for the requests gunicorn answers itself, and no card numbers in its own log lines.
 
 gunicorn refuses a request line or headers it cannot parse (400), a request line over its limit
 (414) and headers over theirs (431) with an HTML page of its own, which quotes the request: a
 card number in a URL would come back in it. `gunicorn.conf.py` installs `write_problem` in its
-place, so those answers are problem documents like every other error, and quote nothing.
+place, so those answers are problem documents like every other error, and quote nothing. The
+warning gunicorn logs for such a request quotes it too, so its log lines have digit runs masked.
 """
 
 import json
+import logging
 import uuid
 
 from gunicorn import util
+
+from schemas.fields import redact_digits
 
 _DETAILS = {
     400: "The request is not valid HTTP/1.1: its request line or a header could not be parsed.",
@@ -40,6 +44,16 @@ def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+class MaskCardNumbers(logging.Filter):
+    """Mask runs of 12 or more digits in a log record's message, as the access log masks paths."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message with its digit runs masked; always keep the record."""
+        record.msg, record.args = redact_digits(record.getMessage(), min_digits=12), ()
+        return True
+
+
 def install() -> None:
-    """Make gunicorn write its own error answers as problem documents."""
+    """Make gunicorn write its own error answers as problem documents, and mask card numbers in its log."""
     util.write_error = write_problem
+    logging.getLogger("gunicorn.error").addFilter(MaskCardNumbers())
