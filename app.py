@@ -21,6 +21,9 @@ from utils.middleware import RequestMiddleware, current_request_id
 def create_app(config_class: type = Config) -> Flask:
     """Build the app: configuration, keys, database, blueprints, errors, request ids and logs, docs."""
     app = Flask(__name__)
+    # "/users//1" is a 404 like any other unknown URL, not a redirect to /users/1 (an HTML page
+    # whose Location would repeat the path, and the Host header).
+    app.url_map.merge_slashes = False
     app.json = OrjsonProvider(app)
     app.config.from_object(config_class)
     configure_logging(app.config["LOG_LEVEL"])

@@ -9,9 +9,28 @@ from utils.crypto_utils import KeyConfigError, generate_key, parse_key, parse_ke
 load_dotenv()
 
 
-def _int(name: str, default: int) -> int:
-    """Read an integer variable, falling back to `default` when unset."""
-    return int(os.environ.get(name) or default)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _number(name: str, default: float, low: float, high: float, kind: type = int) -> float:
+    """Read a number variable within bounds, falling back to `default` when unset; stop with a clear message."""
+    text = os.environ.get(name) or str(default)
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        noun = "a whole number" if kind is int else "a number"
+        raise SystemExit(f"Cannot start the Payments API: {name} must be {noun} from {low} to {high}, not {text!r}.")
+    return value
+
+
+def _log_level() -> str:
+    """Read LOG_LEVEL, one of the standard level names; stop with a clear message otherwise."""
+    level = (os.environ.get("LOG_LEVEL") or "INFO").strip().upper()
+    if level not in LOG_LEVELS:
+        raise SystemExit(f"Cannot start the Payments API: LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}.")
+    return level
 
 
 class Config:
@@ -19,16 +38,16 @@ class Config:
 
     TESTING = False
     MAX_CONTENT_LENGTH = 64 * 1024
-    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    LOG_LEVEL = _log_level()
 
     DB_HOST = os.environ.get("DB_HOST", "127.0.0.1")
-    DB_PORT = _int("DB_PORT", 3306)
+    DB_PORT = _number("DB_PORT", 3306, 1, 65535)
     DB_USER = os.environ.get("DB_USER", "root")
     DB_PASSWORD = os.environ.get("DB_PASSWORD", "")
     DB_NAME = os.environ.get("DB_NAME", "payments")
-    DB_POOL_SIZE = _int("DB_POOL_SIZE", 4)
-    DB_POOL_WAIT_SECONDS = float(os.environ.get("DB_POOL_WAIT_SECONDS") or 2)
-    DB_CONNECT_TIMEOUT = _int("DB_CONNECT_TIMEOUT", 3)
+    DB_POOL_SIZE = _number("DB_POOL_SIZE", 4, 1, 100)
+    DB_POOL_WAIT_SECONDS = _number("DB_POOL_WAIT_SECONDS", 2, 0, 60, float)
+    DB_CONNECT_TIMEOUT = _number("DB_CONNECT_TIMEOUT", 3, 1, 300)
 
     CARD_NUMBER_KEYS = os.environ.get("CARD_NUMBER_KEYS")
     CARD_CVC_KEYS = os.environ.get("CARD_CVC_KEYS")

@@ -13,9 +13,9 @@ MAX_ID = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # Unicode category Cs: never valid text on its own
-# Digits of any script (fullwidth "４１１１" too) with a few separators between them ("4111 1111",
-# "4111.1111", "4111/1111"): a card number in disguise.
-_SEPARATED_DIGITS = re.compile(r"\d(?:[^\dA-Za-z]{0,3}\d)*")
+# Digits of any script (fullwidth "４１１１" too) with up to 8 separators between them ("4111 1111",
+# "4111.1111", "4111 -- 1111", "4111\r\n\r\n1111"): a card number in disguise.
+_SEPARATED_DIGITS = re.compile(r"\d(?:[^\dA-Za-z]{0,8}\d)*")
 _DIGIT = re.compile(r"\d")
 _NUMERIC_STRING = re.compile(r" *[+-]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40}) *", re.ASCII)
 
@@ -111,8 +111,9 @@ def choice(options: tuple[str, ...]) -> Validator:
     canonical = {option.casefold(): option for option in options}
 
     def validate(value: Any) -> str:
-        value = require_string(value)
-        option = canonical.get(value.strip().casefold())
+        value = require_string(value).strip()
+        # ASCII only: casefold() would also take "caſh" (a long s) for "Cash".
+        option = canonical.get(value.casefold()) if value.isascii() else None
         if option is None:
             raise FieldError("must be one of: " + ", ".join(options))
         return option

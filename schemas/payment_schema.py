@@ -36,7 +36,9 @@ CURRENCY_DECIMALS = {currency.code: currency.exponent for currency in iso4217.Cu
 
 def currency_code(value: Any) -> str:
     """Return an active ISO 4217 currency code, upper-case."""
-    code = require_string(value).strip().upper()
+    code = require_string(value).strip()
+    # ASCII first: "ınr" (a dotless ı) upper-cases to "INR".
+    code = code.upper() if code.isascii() else code
     if code not in CURRENCY_DECIMALS:
         raise FieldError("must be an active ISO 4217 currency code, such as INR, USD or JPY")
     return code

@@ -229,3 +229,29 @@ def test_gunicorn_itself_exits_with_a_clear_message_on_a_bad_key(database):
     assert result.returncode != 0
     assert "Cannot start the Payments API: CARD_CVC_KEYS" in result.stderr + result.stdout
     assert "Booting worker" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("DB_PORT=abc", "DB_PORT must be a whole number from 1 to 65535, not 'abc'"),
+        ("DB_POOL_SIZE=0", "DB_POOL_SIZE must be a whole number from 1 to 100, not '0'"),
+        ("DB_POOL_WAIT_SECONDS=fast", "DB_POOL_WAIT_SECONDS must be a number from 0 to 60, not 'fast'"),
+        ("DB_CONNECT_TIMEOUT=-1", "DB_CONNECT_TIMEOUT must be a whole number from 1 to 300, not '-1'"),
+        ("LOG_LEVEL=LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ],
+)
+def test_a_malformed_setting_stops_the_cli_with_one_clear_line(database, setting, message):
+    name, _, value = setting.partition("=")
+    environment = {**server_environment(database, free_port()), name: value}
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "purge-idempotency-keys"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == f"Cannot start the Payments API: {message}."
+    assert "Traceback" not in result.stderr

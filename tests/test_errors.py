@@ -262,3 +262,56 @@ def test_the_servers_log_masks_a_card_number_in_a_request_it_cannot_parse(live_s
     assert status == 400
     log = live_server.log_file.read_text()
     assert "Invalid HTTP header name" in log and "4111111111111111" not in log
+
+
+@pytest.mark.parametrize("path", ["/payments", "/users"])
+def test_a_lone_surrogate_card_number_with_an_idempotency_key_is_422_not_500(client, path):
+    body = '{"user_id": 1, "name": "x", "email": "a@example.com", "card_no": "\\ud800"}'
+    headers = {"Idempotency-Key": unique_email()}
+    assert_problem(client.post(path, data=body, content_type="application/json", headers=headers), 422)
+
+
+def test_an_email_error_never_quotes_the_address(client):
+    response = client.post("/users", json={"name": "A", "email": "john@my-private-label\u2603x.com"})
+    problem = assert_problem(response, 422)
+    assert problem["errors"]["email"].startswith("must be a valid email address")
+    assert "private" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/users//1", "//payments", "/payments//4111111111111111"])
+def test_a_path_with_a_double_slash_is_a_404_problem_not_a_redirect(client, path):
+    response = client.get(path, headers={"Host": "evil.example"})
+    assert_problem(response, 404)
+    assert "Location" not in response.headers and "4111" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "spaced", ["4111    1111    1111    1111", "4111 -- 1111 -- 1111 -- 1111", "4111 - - 1111 - - 1111 - - 1111"]
+)
+def test_a_card_number_with_wide_separators_is_refused_in_free_text_and_masked(client, spaced):
+    problem = assert_problem(client.post("/users", json={"name": f"card {spaced}", "email": unique_email()}), 422)
+    assert problem["errors"] == {"name": "must not contain a card number"}
+    response = client.post("/users", json={"name": "A", "email": unique_email(), spaced: 1})
+    assert response.status_code == 422 and "1111" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("currency", "\u0131nr"), ("payment_method", "ca\u017fh")],  # a dotless i, a long s
+)
+def test_non_ascii_look_alikes_of_codes_and_choices_are_422(client, field, value):
+    body = {"user_id": 1, "amount": "1.00", "currency": "INR", "payment_method": "UPI", field: value}
+    problem = assert_problem(client.post("/payments", json=body), 422)
+    assert field in problem["errors"]
+
+
+def test_an_email_with_more_than_64_characters_before_the_at_is_422(client):
+    problem = assert_problem(client.post("/users", json={"name": "A", "email": "a" * 65 + "@example.com"}), 422)
+    assert problem["errors"]["email"].startswith("must be a valid email address")
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "deflate"])
+def test_a_compressed_body_is_415(client, encoding):
+    body = f'{{"name": "A", "email": "{unique_email()}"}}'
+    headers = {"Content-Encoding": encoding}
+    assert_problem(client.post("/users", data=body, content_type="application/json", headers=headers), 415)

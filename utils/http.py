@@ -38,6 +38,8 @@ def json_body() -> dict:
     mimetype = request.mimetype
     if not (mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))):
         raise UnsupportedMediaType()
+    if request.content_encoding not in (None, "", "identity"):
+        raise UnsupportedMediaType("The request body must not be compressed (no Content-Encoding).")
     try:
         body = json.loads(
             _body_bytes().decode("utf-8"),
