@@ -10,12 +10,13 @@ import commands
 import db
 from config import Config, load_keys
 from routes import payment_routes, user_routes
-from utils.apidocs import register_apidocs
+from services import key_checks
 from utils.crypto_utils import KeyConfigError
 from utils.errors import PROBLEM_MIMETYPE, ApiError, ServiceUnavailable
 from utils.json_provider import OrjsonProvider
-from utils.logs import configure_logging
-from utils.middleware import RequestMiddleware, current_request_id
+from utils.logs import configure_logging, current_request_id
+from web.apidocs import register_apidocs
+from web.middleware import RequestMiddleware
 
 
 def create_app(config_class: type = Config) -> Flask:
@@ -29,6 +30,7 @@ def create_app(config_class: type = Config) -> Flask:
     configure_logging(app.config["LOG_LEVEL"])
     register_keys(app)
     db.init_app(app)
+    key_checks.init_app(app)
     commands.init_app(app)
     register_blueprints(app)
     register_error_handlers(app)

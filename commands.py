@@ -1,15 +1,39 @@
-"""Operational CLI commands: `flask --app app rotate-keys`, `flask --app app purge-idempotency-keys`."""
+"""Operational CLI commands: `flask --app app init-db`, `rotate-keys`, `purge-idempotency-keys`."""
 
 from datetime import timedelta
 
 import click
+import mysql.connector
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from db import autocommit, check_card_keys_command_line, transaction
+from db import autocommit, get_db, init_db, transaction
 from models import idempotency_model
+from services.key_rotation import RotationReport, rotate_keys
+from utils.errors import ServerMisconfigured, ServiceUnavailable
 from utils.formatting import utc_now
-from utils.key_rotation import RotationReport, rotate_keys
+
+
+def check_card_keys_command_line() -> None:
+    """Connect, which checks the card keys, and report a refusal or an unreachable database as a command error."""
+    try:
+        get_db()
+    except ServerMisconfigured as error:
+        raise click.ClickException(error.explanation) from None
+    except ServiceUnavailable as error:
+        raise click.ClickException(f"Could not reach the database: {error.detail}") from None
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Create the database and tables from schema.sql (safe to run again)."""
+    try:
+        init_db(current_app.config)
+        check_card_keys_command_line()
+    except mysql.connector.Error as error:
+        raise click.ClickException(f"Could not reach the database: {error.msg}") from error
+    click.echo(f"Schema applied to database {current_app.config['DB_NAME']!r}.")
 
 
 def _print_progress(report: RotationReport) -> None:
@@ -54,5 +78,6 @@ def purge_idempotency_keys_command() -> None:
 
 def init_app(app: Flask) -> None:
     """Register the operational commands."""
+    app.cli.add_command(init_db_command)
     app.cli.add_command(rotate_keys_command)
     app.cli.add_command(purge_idempotency_keys_command)

@@ -1,25 +1,23 @@
-"""The pooled MySQL/MariaDB connection, transactions, and the `init-db` command."""
+"""The pooled MySQL/MariaDB connection, transactions, and applying schema.sql."""
 
 import logging
 import queue
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import mysql.connector
 from flask import Flask, current_app, g
-from flask.cli import with_appcontext
 from mysql.connector import errorcode
 from mysql.connector.abstracts import MySQLConnectionAbstract
 from mysql.connector.cursor import MySQLCursorDict
 from mysql.connector.errors import get_mysql_exception
 
-from utils.errors import CardKeysMismatch, ServerMisconfigured, ServiceUnavailable
-from utils.key_checks import check_card_keys
+from utils.errors import ServiceUnavailable
 
 try:  # The C extension's commit() and rollback() raise its own error, not a mysql.connector.Error.
     from _mysql_connector import MySQLInterfaceError
@@ -184,41 +182,21 @@ def get_db() -> MySQLConnectionAbstract:
     """Return the request's connection, taken from the pool on first use."""
     if "db" not in g:
         g.db = get_pool(current_app).acquire(current_app.config["DB_POOL_WAIT_SECONDS"])
-        if not current_app.extensions.get("card_keys_checked"):
-            _check_card_keys(g.db)
+        if not current_app.extensions.get("db_checked"):
+            _run_first_use_checks(g.db)
     return g.db
 
 
-def _check_card_keys(connection: MySQLConnectionAbstract) -> None:
-    """Once per process, before any card data is read or written: refuse keys the database does not know.
-
-    A key mismatch lasts until a restart with other keys, so it is logged once and then answered
-    from memory; a missing table is checked again on the next request, as `init-db` fixes it.
-    """
-    refusal = current_app.extensions.get("card_keys_refusal")
-    if refusal is not None:
-        raise CardKeysMismatch(refusal)
-    cursor = dict_cursor(connection)
-    try:
-        check_card_keys(cursor, current_app.extensions["card_keys"])
-    except ServerMisconfigured as error:
-        logger.error("%s", error.explanation)
-        if isinstance(error, CardKeysMismatch):
-            current_app.extensions["card_keys_refusal"] = error.explanation
-        raise
-    finally:
-        cursor.close()
-    current_app.extensions["card_keys_checked"] = True
+def _run_first_use_checks(connection: MySQLConnectionAbstract) -> None:
+    """Run the checks registered with `add_first_use_check` until they have all passed once in this process."""
+    for check in current_app.extensions.get("db_first_use_checks", ()):
+        check(connection)
+    current_app.extensions["db_checked"] = True
 
 
-def check_card_keys_command_line() -> None:
-    """Connect, which checks the card keys, and report a refusal or an unreachable database as a command error."""
-    try:
-        get_db()
-    except ServerMisconfigured as error:
-        raise click.ClickException(error.explanation) from None
-    except ServiceUnavailable as error:
-        raise click.ClickException(f"Could not reach the database: {error.detail}") from None
+def add_first_use_check(app: Flask, check: Callable[[MySQLConnectionAbstract], None]) -> None:
+    """Run `check(connection)` before a process first uses the database; an exception it raises fails the request."""
+    app.extensions.setdefault("db_first_use_checks", []).append(check)
 
 
 def mark_broken() -> None:
@@ -312,19 +290,6 @@ def init_db(config: dict) -> None:
         cnx.close()
 
 
-@click.command("init-db")
-@with_appcontext
-def init_db_command() -> None:
-    """Create the database and tables from schema.sql (safe to run again)."""
-    try:
-        init_db(current_app.config)
-        check_card_keys_command_line()
-    except mysql.connector.Error as error:
-        raise click.ClickException(f"Could not reach the database: {error.msg}") from error
-    click.echo(f"Schema applied to database {current_app.config['DB_NAME']!r}.")
-
-
 def init_app(app: Flask) -> None:
-    """Register the connection teardown and the CLI command with the app."""
+    """Give every request's connection back to the pool when the request ends."""
     app.teardown_appcontext(close_db)
-    app.cli.add_command(init_db_command)

@@ -4,7 +4,7 @@ import os
 
 from dotenv import load_dotenv
 
-from utils import server_errors
+from web import server_errors
 
 load_dotenv()
 # Requests gunicorn cannot parse get problem+json from it too, not its HTML page.

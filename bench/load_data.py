@@ -1,7 +1,7 @@
 """Bulk-load realistic users and payments into the benchmark database.
 
 Rows are written with multi-row INSERTs (not through the API), but every card column is made by
-the API's own code (`utils.payment_rules.new_payment_record`) under the keys the server is given,
+the API's own code (`services.payments.new_payment_record`) under the keys the server is given,
 so the server can read, list and update them like any payment it created.
 
 Card numbers: one distinct card per user (so a user's card payments share a card, as in real data).
@@ -22,8 +22,8 @@ from mysql.connector import errorcode
 
 from config import load_keys
 from db import connection_settings
-from utils.crypto_utils import luhn_valid
-from utils.payment_rules import new_payment_record
+from services.payments import new_payment_record
+from utils.cards import luhn_valid
 
 USER_CHUNK = 5000
 PAYMENT_CHUNK = 2000

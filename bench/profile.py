@@ -43,7 +43,7 @@ CATEGORIES = (
     ("Flask / Werkzeug", [(None, "/flask/"), (None, "/werkzeug/")]),
     ("gunicorn: HTTP parse, write, graceful close", [(None, "/gunicorn/")]),
 )
-PROJECT = ("/app.py", "/db.py", "/config.py", "/routes/", "/models/", "/schemas/", "/utils/")
+PROJECT = ("/app.py", "/db.py", "/config.py", "/routes/", "/models/", "/schemas/", "/services/", "/web/", "/utils/")
 LIBRARIES = ("/mysql/connector/", "/Crypto/", "/logging/", "/json/", "/hmac.py")
 
 

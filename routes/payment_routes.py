@@ -6,11 +6,11 @@ from db import autocommit, transaction
 from models import payment_model
 from routes.filters import payment_filters
 from schemas.payment_schema import dump_payment, load_new_payment, load_payment_changes
+from services.idempotency import create_scope, idempotent, remember_response
+from services.payments import new_payment_record, plan_update, statuses_leading_to
 from utils.errors import NotFound
 from utils.formatting import utc_now
-from utils.http import created, json_body, no_content, page_args, page_response, parse_id
-from utils.idempotency import create_scope, idempotent, remember_response
-from utils.payment_rules import new_payment_record, plan_update, statuses_leading_to
+from web.http import created, json_body, no_content, page_args, page_response, parse_id
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 

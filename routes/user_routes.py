@@ -7,10 +7,10 @@ from models import payment_model, user_model
 from routes.filters import payment_filters
 from schemas.payment_schema import dump_payment
 from schemas.user_schema import dump_user, load_new_user, load_user_changes
+from services.idempotency import create_scope, idempotent, remember_response
 from utils.errors import NotFound
 from utils.formatting import utc_now
-from utils.http import created, json_body, no_content, page_args, page_response, parse_id
-from utils.idempotency import create_scope, idempotent, remember_response
+from web.http import created, json_body, no_content, page_args, page_response, parse_id
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 

@@ -5,7 +5,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from utils.crypto_utils import card_brand, luhn_valid
+from utils.cards import holds_card_number, redact_digits
 from utils.errors import ValidationFailed
 
 MAX_ID = 2**63 - 1
@@ -13,10 +13,6 @@ MAX_ID = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # Unicode category Cs: never valid text on its own
-# Digits of any script (fullwidth "４１１１" too) with up to 8 separators between them ("4111 1111",
-# "4111.1111", "4111 -- 1111", "4111\r\n\r\n1111"): a card number in disguise.
-_SEPARATED_DIGITS = re.compile(r"\d(?:[^\dA-Za-z]{0,8}\d)*")
-_DIGIT = re.compile(r"\d")
 _NUMERIC_STRING = re.compile(r" *[+-]?([0-9]{1,40}(\.[0-9]{0,40})?|\.[0-9]{1,40}) *", re.ASCII)
 
 
@@ -27,16 +23,6 @@ class FieldError(ValueError):
 Validator = Callable[[Any], Any]
 
 
-def redact_digits(text: str, min_digits: int = 6) -> str:
-    """Mask runs of `min_digits` or more digits (separators allowed), so no card number is echoed."""
-
-    def mask(match: re.Match) -> str:
-        run = match.group()
-        return _DIGIT.sub("*", run) if sum(char.isdecimal() for char in run) >= min_digits else run
-
-    return _SEPARATED_DIGITS.sub(mask, text)
-
-
 def require_string(value: Any) -> str:
     """Return the value if it is a string of valid Unicode text."""
     if not isinstance(value, str):
@@ -44,15 +30,6 @@ def require_string(value: Any) -> str:
     if _SURROGATE.search(value):
         raise FieldError("must be valid Unicode text")
     return value
-
-
-def holds_card_number(value: str) -> bool:
-    """Return whether free text holds what looks like a card number: 13-19 digits of a known network, passing Luhn."""
-    for run in _SEPARATED_DIGITS.findall(value):
-        digits = "".join(str(int(char)) for char in run if char.isdecimal())  # in ASCII, whatever the script
-        if 13 <= len(digits) <= 19 and card_brand(digits) != "unknown" and luhn_valid(digits):
-            return True
-    return False
 
 
 def text(min_length: int, max_length: int, *, strip: bool = True, multiline: bool = False) -> Validator:

@@ -18,7 +18,8 @@ from schemas.fields import (
     require_string,
     text,
 )
-from utils.crypto_utils import card_brand, luhn_valid, mask_card
+from utils.cards import card_brand, luhn_valid
+from utils.crypto_utils import mask_card
 from utils.errors import ValidationFailed
 from utils.formatting import format_amount
 

@@ -5,7 +5,8 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from schemas.fields import FieldError, holds_card_number, load_fields, nullable, redact_digits, require_string, text
+from schemas.fields import FieldError, load_fields, nullable, require_string, text
+from utils.cards import holds_card_number, redact_digits
 from utils.errors import ValidationFailed
 
 READ_ONLY = ("id", "created_at", "updated_at")

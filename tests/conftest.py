@@ -14,7 +14,7 @@ from app import create_app
 from config import TestConfig
 from db import connection_settings, init_db
 from tests.live import start_gunicorn, stop_gunicorn
-from utils.crypto_utils import luhn_valid
+from utils.cards import luhn_valid
 
 TEST_DB_NAME = f"payments_test_{secrets.token_hex(4)}"
 # Letters only: a long digit run in an address could pass Luhn and be refused as a card number.

@@ -2,14 +2,13 @@
 
 import pytest
 
+from utils.cards import card_brand, luhn_valid
 from utils.crypto_utils import (
     DecryptionError,
     KeyConfigError,
     Keyring,
-    card_brand,
     fingerprint_card,
     generate_key,
-    luhn_valid,
     mask_card,
     parse_key,
     parse_keyring,

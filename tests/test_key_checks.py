@@ -114,7 +114,7 @@ def test_a_database_without_the_table_is_refused_until_init_db_adds_it(user):
     app = app_with()
     client = app.test_client()
     run_sql("DROP TABLE card_key_checks")
-    app.extensions.pop("card_keys_checked", None)
+    app.extensions.pop("db_checked", None)
 
     response = client.get(f"/users/{user['id']}")
     assert response.status_code == 500 and response.get_json()["type"] == REFUSED

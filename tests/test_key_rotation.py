@@ -8,9 +8,9 @@ import pytest
 
 from app import create_app
 from db import connection_settings, init_db
+from services.payments import card_context
 from tests.conftest import SuiteConfig, card_payment, config_dict, run_sql, unique_email
 from utils.crypto_utils import generate_key
-from utils.payment_rules import card_context
 
 OLD_KEYS = {"CARD_NUMBER_KEYS": f"1:{generate_key()}", "CARD_CVC_KEYS": f"1:{generate_key()}"}
 NEW_NUMBER_KEY, NEW_CVC_KEY = generate_key(), generate_key()

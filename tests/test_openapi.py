@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from schemathesis.engine import events
 
 from schemas import payment_schema, user_schema
-from schemas.fields import FieldError, holds_card_number
+from schemas.fields import FieldError
 from schemas.payment_schema import CURRENCY_DECIMALS, PAYMENT_METHODS, STATUSES
 from tests.conftest import run_sql
-from utils.crypto_utils import _BRAND_RANGES
+from utils.cards import _BRAND_RANGES, holds_card_number
 
 # SPEC §4: every path and method, and nothing else.
 OPERATIONS = {

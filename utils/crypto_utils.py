@@ -1,4 +1,4 @@
-"""Card data protection: AES-256-GCM encryption, keyed fingerprints, masking and Luhn."""
+"""Card data protection: AES-256-GCM encryption, keyed fingerprints and masking."""
 
 import base64
 import binascii
@@ -123,39 +123,3 @@ def fingerprint_card(card_number: str, key: bytes) -> str:
 def mask_card(last4: str) -> str:
     """Return the masked form of a card number from its last four digits."""
     return f"XXXX-XXXX-XXXX-{last4}"
-
-
-def luhn_valid(digits: str) -> bool:
-    """Return whether a string of digits passes the Luhn check."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if position % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
-
-
-# (brand, prefix ranges, inclusive) in match order: the more specific ranges first.
-_BRAND_RANGES = (
-    ("amex", ((34, 34), (37, 37))),
-    ("visa", ((4, 4),)),
-    ("mastercard", ((51, 55), (2221, 2720))),
-    ("rupay", ((6521, 6522),)),
-    ("discover", ((6011, 6011), (644, 649), (65, 65), (622126, 622925))),
-    ("rupay", ((60, 60), (81, 82), (508, 508))),
-    ("jcb", ((3528, 3589),)),
-    ("diners", ((300, 305), (36, 36), (38, 39))),
-    ("unionpay", ((62, 62),)),
-    ("maestro", ((50, 50), (56, 58), (63, 63), (67, 67))),
-)
-
-
-def card_brand(digits: str) -> str:
-    """Return the card network a card number belongs to, or `unknown`."""
-    for brand, ranges in _BRAND_RANGES:
-        for low, high in ranges:
-            prefix = int(digits[: len(str(low))])
-            if low <= prefix <= high:
-                return brand
-    return "unknown"

@@ -3,13 +3,20 @@
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from utils.middleware import current_request_id
+# Set by the request middleware for the length of each request.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 # One encoder for every line: json.dumps(..., default=str) would build a new one each time.
 _ENCODER = json.JSONEncoder(default=str)
+
+
+def current_request_id() -> str | None:
+    """Return the id of the request being served, or None outside a request."""
+    return request_id_var.get()
 
 
 class JsonFormatter(logging.Formatter):

@@ -4,18 +4,12 @@ import logging
 import re
 import time
 import uuid
-from contextvars import ContextVar
 
-from schemas.fields import redact_digits
+from utils.cards import redact_digits
+from utils.logs import request_id_var
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
-_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 access_log = logging.getLogger("payments_api.access")
-
-
-def current_request_id() -> str | None:
-    """Return the id of the request being served, or None outside a request."""
-    return _request_id.get()
 
 
 class RequestMiddleware:
@@ -32,7 +26,7 @@ class RequestMiddleware:
         """Serve one request with its id set for every log record made meanwhile."""
         started = time.perf_counter()
         request_id = _incoming_request_id(environ) or uuid.uuid4().hex
-        token = _request_id.set(request_id)
+        token = request_id_var.set(request_id)
         statuses = []
 
         def start_with_defaults(status: str, headers: list, exc_info=None):
@@ -44,7 +38,7 @@ class RequestMiddleware:
             _log_request(environ, statuses, started)
             return body
         finally:
-            _request_id.reset(token)
+            request_id_var.reset(token)
 
 
 def _incoming_request_id(environ: dict) -> str | None:

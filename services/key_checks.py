@@ -1,20 +1,50 @@
 """The database remembers which card keys its data was written with, and the API refuses others."""
 
 import hmac
+import logging
 
+from flask import Flask, current_app
 from mysql.connector import errorcode
 from mysql.connector.errors import ProgrammingError
 
+import db
 from models import key_check_model, payment_model
+from services.key_rotation import COLUMNS as ROTATED_COLUMNS
+from services.payments import card_context
 from utils.crypto_utils import DecryptionError, Keyring, fingerprint_card, key_check_value
 from utils.errors import CardKeysMismatch, ServerMisconfigured
 from utils.formatting import utc_now
-from utils.key_rotation import COLUMNS as ROTATED_COLUMNS
-from utils.payment_rules import card_context
 
+logger = logging.getLogger(__name__)
 VARIABLES = {"card_number": "CARD_NUMBER_KEYS", "card_cvc": "CARD_CVC_KEYS"}
 # The newest card payments searched for a ciphertext under each key version the database has not recorded.
 DATA_SAMPLE_ROWS = 100
+
+
+def init_app(app: Flask) -> None:
+    """Check the card keys against the database before each process first uses it."""
+    db.add_first_use_check(app, refuse_unknown_card_keys)
+
+
+def refuse_unknown_card_keys(connection) -> None:
+    """Before any card data is read or written: refuse keys the database does not know.
+
+    A key mismatch lasts until a restart with other keys, so it is logged once and then answered
+    from memory; a missing table is checked again on the next request, as `init-db` fixes it.
+    """
+    refusal = current_app.extensions.get("card_keys_refusal")
+    if refusal is not None:
+        raise CardKeysMismatch(refusal)
+    cursor = db.dict_cursor(connection)
+    try:
+        check_card_keys(cursor, current_app.extensions["card_keys"])
+    except ServerMisconfigured as error:
+        logger.error("%s", error.explanation)
+        if isinstance(error, CardKeysMismatch):
+            current_app.extensions["card_keys_refusal"] = error.explanation
+        raise
+    finally:
+        cursor.close()
 
 
 def configured_checks(keys: dict) -> dict[tuple[str, int], bytes]:

@@ -3,7 +3,8 @@
 from typing import Any
 
 from schemas.payment_schema import CARD_FIELDS, CARD_METHODS, amount_problem, check_card_changes
-from utils.crypto_utils import card_brand, fingerprint_card
+from utils.cards import card_brand
+from utils.crypto_utils import fingerprint_card
 from utils.errors import InvalidTransition, ValidationFailed
 
 TRANSITIONS = {

@@ -15,7 +15,7 @@ from models import idempotency_model
 from utils.crypto_utils import fingerprint_card
 from utils.errors import BadRequest, IdempotencyInFlight, IdempotencyKeyReused, ServiceUnavailable
 from utils.formatting import utc_now
-from utils.http import json_body
+from web.http import json_body
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

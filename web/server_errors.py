@@ -13,7 +13,7 @@ import uuid
 
 from gunicorn import util
 
-from schemas.fields import redact_digits
+from utils.cards import redact_digits
 
 _DETAILS = {
     400: "The request is not valid HTTP/1.1: its request line or a header could not be parsed.",

@@ -4,8 +4,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from models import payment_model
+from services.payments import card_context
 from utils.crypto_utils import DecryptionError, Keyring
-from utils.payment_rules import card_context
 
 # Each ciphertext column, the keyring that encrypts it, and its associated-data name.
 COLUMNS = (("card_no_encrypted", "card_number", "card_no"), ("card_cvc_encrypted", "card_cvc", "card_cvc"))
