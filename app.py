@@ -10,7 +10,7 @@ import commands
 import db
 from config import Config, load_keys
 from routes import payment_routes, user_routes
-from services import key_checks
+from services import idempotency, key_checks
 from utils.crypto_utils import KeyConfigError
 from utils.errors import PROBLEM_MIMETYPE, ApiError, ServiceUnavailable
 from utils.json_provider import OrjsonProvider
@@ -31,6 +31,7 @@ def create_app(config_class: type = Config) -> Flask:
     register_keys(app)
     db.init_app(app)
     key_checks.init_app(app)
+    idempotency.init_app(app)
     commands.init_app(app)
     register_blueprints(app)
     register_error_handlers(app)

@@ -42,8 +42,9 @@ CREATE TABLE IF NOT EXISTS payments (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
 -- Idempotency-Key records, so that a retried POST is answered, not repeated, across
--- workers and restarts. `request_hash` is an HMAC of the body under the fingerprint key:
--- no card data is stored here, and none can be recovered from it.
+-- workers and restarts. `key_hash` is an HMAC of the endpoint and key, and `request_hash` an
+-- HMAC of the body, each under a key derived from the fingerprint key: no card data is stored
+-- here, and none can be recovered from it, even from a key a client filled with card data.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key_hash        BINARY(32)      NOT NULL,
     request_hash    BINARY(32)      NOT NULL,
@@ -67,3 +68,14 @@ CREATE TABLE IF NOT EXISTS card_key_checks (
     created_at      DATETIME         NOT NULL,
     PRIMARY KEY (variable, version)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- When each change of the stored data's format was first applied to this database. The API
+-- reads these to know how long to keep understanding the format that came before.
+CREATE TABLE IF NOT EXISTS schema_upgrades (
+    name        VARCHAR(64)     NOT NULL,
+    applied_at  DATETIME        NOT NULL,
+    PRIMARY KEY (name)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- Idempotency-Key hashes became keyed (HMAC); plain SHA-256 ones are looked up for 24 hours more.
+INSERT IGNORE INTO schema_upgrades (name, applied_at) VALUES ('keyed-idempotency-hashes', UTC_TIMESTAMP());

@@ -70,7 +70,7 @@ def query_shapes(sample: dict) -> list[tuple[str, object]]:
         (f"GET /users?after={sample['deep_user']}", lambda c: user_model.list_users(c, sample["deep_user"], 101)),
         ("GET /payments/<id>", lambda c: payment_model.get_payment(c, deep)),
         ("PUT /payments/<id> row lock", lambda c: payment_model.lock_payment(c, deep)),
-        ("Idempotency-Key lookup by key_hash", lambda c: idempotency_model.get_key(c, sample["key_hash"])),
+        ("Idempotency-Key lookup by key_hash", lambda c: idempotency_model.get_key(c, (sample["key_hash"],))),
         ("Idempotency-Key purge by created_at", lambda c: idempotency_model.purge_keys(c, sample["now"])),
     ]
 

@@ -3,22 +3,25 @@
 import hashlib
 import hmac
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, DecimalException
 from functools import wraps
 
 import mysql.connector
-from flask import Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request
+from mysql.connector import errorcode
 
+import db
 from db import autocommit, close_db, mark_broken, transaction
 from models import idempotency_model
-from utils.crypto_utils import fingerprint_card
+from utils.crypto_utils import derive_key, fingerprint_card
 from utils.errors import BadRequest, IdempotencyInFlight, IdempotencyKeyReused, ServiceUnavailable
 from utils.formatting import utc_now
 from web.http import json_body
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+KEYED_HASHES_UPGRADE = "keyed-idempotency-hashes"
 
 
 def idempotent(view):
@@ -29,8 +32,7 @@ def idempotent(view):
         key = request.headers.get(HEADER)
         if key is None:
             return view(*args, **kwargs)
-        key_hash = _key_hash(key)
-        replay = _claim(key_hash, _request_hash(json_body()))
+        replay = _claim(_key_hashes(key), _request_hash(json_body()))
         if replay is not None:
             return replay
         try:
@@ -65,11 +67,42 @@ def remember_response(cursor, response: Response) -> None:
         raise IdempotencyInFlight()
 
 
-def _key_hash(key: str) -> bytes:
-    """Validate a key and scope it to the request's path."""
+def init_app(app: Flask) -> None:
+    """Learn, before a process first uses the database, until when legacy key hashes may be stored."""
+    db.add_first_use_check(app, _read_legacy_window)
+
+
+def _read_legacy_window(connection) -> None:
+    """Note until when records stored under a legacy (plain SHA-256) key hash can still be replayed."""
+    cursor = db.dict_cursor(connection)
+    try:
+        upgraded_at = idempotency_model.upgrade_applied_at(cursor, KEYED_HASHES_UPGRADE)
+    finally:
+        cursor.close()
+    # Without the record (a schema older than the code), every stored hash may be a legacy one.
+    lifetime = timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"])
+    current_app.extensions["idempotency_legacy_until"] = upgraded_at + lifetime if upgraded_at else datetime.max
+
+
+def _key_hashes(key: str) -> tuple[bytes, bytes | None]:
+    """Validate a key and return its keyed hash, scoped to the request's path, and its legacy hash if still needed.
+
+    The keyed hash (HMAC) means a client that put card data in a key cannot have it recovered
+    from the database by guessing; the legacy plain SHA-256 is what stored records were keyed by
+    before, looked up during one record lifetime after the upgrade so no retry is answered twice.
+    """
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
         raise BadRequest(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.")
-    return hashlib.sha256(f"{request.path}\n{key}".encode()).digest()
+    scoped = f"{request.path}\n{key}".encode()
+    keyed = hmac.new(_derived_key(b"idempotency key hash"), scoped, hashlib.sha256).digest()
+    if utc_now() >= current_app.extensions.get("idempotency_legacy_until", datetime.max):
+        return keyed, None
+    return keyed, hashlib.sha256(scoped).digest()
+
+
+def _derived_key(purpose: bytes) -> bytes:
+    """Return a key for one purpose, derived from the fingerprint key (the one card key that never changes)."""
+    return derive_key(current_app.extensions["card_keys"]["fingerprint"], purpose)
 
 
 def _request_hash(body: dict) -> bytes:
@@ -84,8 +117,7 @@ def _request_hash(body: dict) -> bytes:
         digits = comparable["card_no"].replace(" ", "").replace("-", "")
         comparable["card_no"] = fingerprint_card(digits, keys["fingerprint"])
     canonical = json.dumps(_canonical_numbers(comparable), sort_keys=True, separators=(",", ":"))
-    hash_key = hmac.new(keys["fingerprint"], b"idempotency request hash", hashlib.sha256).digest()
-    return hmac.new(hash_key, canonical.encode(), hashlib.sha256).digest()
+    return hmac.new(_derived_key(b"idempotency request hash"), canonical.encode(), hashlib.sha256).digest()
 
 
 def _canonical_numbers(value):
@@ -103,19 +135,20 @@ def _canonical_numbers(value):
     return value
 
 
-def _claim(key_hash: bytes, request_hash: bytes) -> Response | None:
+def _claim(key_hashes: tuple[bytes, bytes | None], request_hash: bytes) -> Response | None:
     """Claim the key for this request, or return the stored response to replay."""
+    keyed, legacy = key_hashes
     now = utc_now()
     with autocommit() as cursor:
-        if idempotency_model.claim_key(cursor, key_hash, request_hash, now):
-            g.idempotency_claim = (key_hash, now)
+        if _claim_key(cursor, keyed, request_hash, now, legacy):
+            g.idempotency_claim = (keyed, now)
             return None
-        record = idempotency_model.get_key(cursor, key_hash)
+        record = idempotency_model.get_key(cursor, (keyed, legacy) if legacy else (keyed,))
         if record is None:
             raise IdempotencyInFlight()
         if _expired(record, now):
             if idempotency_model.reclaim_key(cursor, record, request_hash, now):
-                g.idempotency_claim = (key_hash, now)
+                g.idempotency_claim = (bytes(record["key_hash"]), now)
                 return None
             raise IdempotencyInFlight()
     if not hmac.compare_digest(bytes(record["request_hash"]), request_hash):
@@ -123,6 +156,20 @@ def _claim(key_hash: bytes, request_hash: bytes) -> Response | None:
     if record["response_status"] is None:
         raise IdempotencyInFlight()
     return _replay(record)
+
+
+def _claim_key(cursor, keyed: bytes, request_hash: bytes, now: datetime, legacy: bytes | None) -> bool:
+    """Insert the claim, once more if InnoDB chose it as a deadlock victim.
+
+    Looking for the legacy hash in the same INSERT takes a gap lock, and two such claims landing
+    in one gap can deadlock; nothing has happened yet, so the claim is safely repeated.
+    """
+    try:
+        return idempotency_model.claim_key(cursor, keyed, request_hash, now, legacy)
+    except mysql.connector.Error as error:
+        if error.errno != errorcode.ER_LOCK_DEADLOCK:
+            raise
+    return idempotency_model.claim_key(cursor, keyed, request_hash, now, legacy)
 
 
 def _expired(record: dict, now) -> bool:

@@ -1,5 +1,7 @@
 """Idempotency-Key on POST /payments and POST /users."""
 
+import hashlib
+import hmac
 import json
 import os
 import uuid
@@ -10,8 +12,10 @@ import pytest
 import requests
 
 import db
+from app import create_app
 from models import idempotency_model
-from tests.conftest import card_payment, unique_email
+from tests.conftest import SuiteConfig, card_payment, unique_email
+from utils.crypto_utils import derive_key
 
 
 def new_key() -> str:
@@ -115,13 +119,13 @@ def test_a_request_whose_stale_claim_was_taken_over_cannot_complete_or_release_i
     key_hash, first_at, second_at = os.urandom(32), datetime(2026, 1, 1, 0, 0, 0), datetime(2026, 1, 1, 0, 1, 0)
     with app.app_context(), db.autocommit() as cursor:
         assert idempotency_model.claim_key(cursor, key_hash, b"a" * 32, first_at)
-        stale = idempotency_model.get_key(cursor, key_hash)
+        stale = idempotency_model.get_key(cursor, (key_hash,))
         assert idempotency_model.reclaim_key(cursor, stale, b"b" * 32, second_at)
         assert not idempotency_model.reclaim_key(cursor, stale, b"c" * 32, second_at)
         assert not idempotency_model.complete_key(cursor, key_hash, first_at, 201, "{}", "/payments/1")
         idempotency_model.release_key(cursor, key_hash, first_at)
         assert idempotency_model.complete_key(cursor, key_hash, second_at, 201, '{"id": 2}', "/payments/2")
-        record = idempotency_model.get_key(cursor, key_hash)
+        record = idempotency_model.get_key(cursor, (key_hash,))
     assert (record["request_hash"], record["response_body"]) == (b"b" * 32, '{"id": 2}')
 
 
@@ -147,3 +151,80 @@ def test_odd_numbers_in_an_idempotent_request_are_a_clean_422(client, make_user,
     response = client.post("/payments", data=body, content_type="application/json", headers=headers)
     assert response.status_code == 422
     assert "amount" in response.get_json()["errors"]
+
+
+def stored_key_hashes(sql) -> set[bytes]:
+    """Return every key hash in the idempotency store."""
+    return {bytes(row["key_hash"]) for row in sql("SELECT key_hash FROM idempotency_keys")}
+
+
+def legacy_hash(path: str, key: str) -> bytes:
+    """Return the plain SHA-256 key hash that records were stored under before hashes were keyed."""
+    return hashlib.sha256(f"{path}\n{key}".encode()).digest()
+
+
+def test_the_store_holds_a_keyed_hash_of_the_key_not_a_plain_one(app, client, sql, make_user):
+    key = "4111111111111111"  # a client that put card data in its key
+    client.post("/payments", json=card_payment(make_user()["id"]), headers={"Idempotency-Key": key})
+    subkey = derive_key(app.extensions["card_keys"]["fingerprint"], b"idempotency key hash")
+    stored = stored_key_hashes(sql)
+    assert hmac.new(subkey, f"/payments\n{key}".encode(), hashlib.sha256).digest() in stored
+    assert legacy_hash("/payments", key) not in stored
+
+
+def test_a_retry_of_a_key_stored_before_the_upgrade_is_replayed_not_repeated(client, sql, make_user):
+    user, key = make_user(), new_key()
+    body = card_payment(user["id"])
+    first = client.post("/payments", json=body, headers={"Idempotency-Key": key})
+    # The record as the previous version wrote it: keyed by the plain SHA-256 of path and key.
+    sql(
+        "UPDATE idempotency_keys SET key_hash = %s WHERE location = %s",
+        (legacy_hash("/payments", key), first.headers["Location"]),
+    )
+    again = client.post("/payments", json=body, headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    assert len(sql("SELECT id FROM payments WHERE user_id = %s", (user["id"],))) == 1
+
+
+def test_a_retry_of_a_key_stored_before_the_upgrade_and_still_in_flight_is_409(client, sql, make_user):
+    user, key = make_user(), new_key()
+    body = card_payment(user["id"])
+    first = client.post("/payments", json=body, headers={"Idempotency-Key": key})
+    sql(
+        "UPDATE idempotency_keys SET key_hash = %s, response_status = NULL, created_at = UTC_TIMESTAMP()"
+        " WHERE location = %s",
+        (legacy_hash("/payments", key), first.headers["Location"]),
+    )
+    response = client.post("/payments", json=body, headers={"Idempotency-Key": key})
+    assert response.status_code == 409
+    assert len(sql("SELECT id FROM payments WHERE user_id = %s", (user["id"],))) == 1
+
+
+def test_one_record_lifetime_after_the_upgrade_legacy_hashes_are_no_longer_looked_up(database, sql):
+    sql("UPDATE schema_upgrades SET applied_at = UTC_TIMESTAMP() - INTERVAL 25 HOUR")
+    try:
+        app = create_app(SuiteConfig)
+        client = app.test_client()
+        user = client.post("/users", json={"name": "Late", "email": unique_email()}).get_json()
+        key = new_key()
+        sql(
+            "INSERT INTO idempotency_keys (key_hash, request_hash, created_at) VALUES (%s, %s, UTC_TIMESTAMP())",
+            (legacy_hash("/payments", key), os.urandom(32)),
+        )
+        response = client.post("/payments", json=card_payment(user["id"]), headers={"Idempotency-Key": key})
+        assert response.status_code == 201 and "Idempotent-Replayed" not in response.headers
+    finally:
+        sql("UPDATE schema_upgrades SET applied_at = UTC_TIMESTAMP()")
+
+
+def test_many_first_claims_at_once_during_the_upgrade_window_all_succeed(live_server, make_user):
+    user = make_user()
+
+    def post(_):
+        headers = {"Idempotency-Key": new_key()}
+        return requests.post(f"{live_server.url}/payments", json=card_payment(user["id"]), headers=headers, timeout=10)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = [response.status_code for response in pool.map(post, range(40))]
+    assert statuses == [201] * 40

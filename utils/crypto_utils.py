@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
@@ -112,6 +113,12 @@ def generate_key() -> str:
 def key_check_value(key: bytes) -> bytes:
     """Return a value that tells whether two keys are the same without revealing either (HMAC of a label)."""
     return hmac.new(key, b"payments-api key check value", hashlib.sha256).digest()
+
+
+@functools.cache
+def derive_key(key: bytes, purpose: bytes) -> bytes:
+    """Return a subkey of `key` for one purpose (HMAC-SHA-256 of the purpose's label), so one key serves several."""
+    return hmac.new(key, purpose, hashlib.sha256).digest()
 
 
 def fingerprint_card(card_number: str, key: bytes) -> str:
