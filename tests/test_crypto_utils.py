@@ -1,8 +1,7 @@
-"""AES-GCM card encryption, keys, fingerprints, masking, Luhn and brands."""
+"""AES-GCM card encryption, keys, fingerprints and masking (Luhn and brands: tests/test_cards.py)."""
 
 import pytest
 
-from utils.cards import card_brand, luhn_valid
 from utils.crypto_utils import (
     DecryptionError,
     KeyConfigError,
@@ -124,43 +123,6 @@ def test_the_fingerprint_is_stable_per_card_and_key():
 
 def test_masking_shows_only_the_last_four_digits():
     assert mask_card("1234") == "XXXX-XXXX-XXXX-1234"
-
-
-@pytest.mark.parametrize(
-    ("number", "valid"),
-    [
-        ("4111111111111111", True),
-        ("4111111111111112", False),
-        ("5555555555554444", True),
-        ("378282246310005", True),
-        ("6011111111111117", True),
-        ("79927398713", True),
-        ("79927398710", False),
-        ("0000000000000000", True),
-    ],
-)
-def test_luhn(number, valid):
-    assert luhn_valid(number) is valid
-
-
-@pytest.mark.parametrize(
-    ("number", "brand"),
-    [
-        ("4111111111111111", "visa"),
-        ("5555555555554444", "mastercard"),
-        ("2223003122003222", "mastercard"),
-        ("378282246310005", "amex"),
-        ("371449635398431", "amex"),
-        ("6011111111111117", "discover"),
-        ("6521000000000000", "rupay"),
-        ("6070000000000000", "rupay"),
-        ("3530111333300000", "jcb"),
-        ("30569309025904", "diners"),
-        ("9999999999999995", "unknown"),
-    ],
-)
-def test_card_brand_is_derived_from_the_number(number, brand):
-    assert card_brand(number) == brand
 
 
 def test_a_key_version_given_twice_is_refused():

@@ -1,11 +1,38 @@
 """Facts about card numbers: the Luhn check, the network a number belongs to, card numbers in free text."""
 
 import re
+from collections.abc import Iterator
 
 # Digits of any script (fullwidth "４１１１" too) with up to 8 separators between them ("4111 1111",
-# "4111.1111", "4111 -- 1111", "4111\r\n\r\n1111"): a card number in disguise.
+# "4111.1111", "4111 -- 1111", "4111\r\n\r\n1111"): a card number in disguise. A letter ends a run.
 _SEPARATED_DIGITS = re.compile(r"\d(?:[^\dA-Za-z]{0,8}\d)*")
+_DIGITS = re.compile(r"\d+")
 _DIGIT = re.compile(r"\d")
+MIN_CARD_DIGITS, MAX_CARD_DIGITS = 12, 19
+
+# The card networks by IIN prefix (inclusive ranges) and the lengths each issues, after the IIN
+# table of Wikipedia's "Payment card number" (Diners' 300-305, 3095 and 38-39 after Discover's
+# acceptance table). A number belongs to the first row whose prefix and length both fit, so a
+# narrower range comes before the wider one it lies in (RuPay's 6521-6522 inside Discover's 65).
+# RuPay's 353 and 356 are RuPay-JCB cards inside JCB's range: the API has always called them jcb.
+CARD_NETWORKS: tuple[tuple[str, tuple[tuple[int, int], ...], tuple[int, ...]], ...] = (
+    ("amex", ((34, 34), (37, 37)), (15,)),
+    ("visa", ((4, 4),), (13, 16, 19)),
+    ("mastercard", ((51, 55), (2221, 2720)), (16,)),
+    ("rupay", ((6521, 6522),), (16,)),
+    ("discover", ((6011, 6011), (644, 649), (65, 65), (622126, 622925)), tuple(range(16, 20))),
+    ("rupay", ((60, 60), (81, 82), (508, 508)), (16,)),
+    ("jcb", ((3528, 3589),), tuple(range(16, 20))),
+    ("diners", ((300, 305), (3095, 3095), (36, 36), (38, 39)), tuple(range(14, 20))),
+    ("unionpay", ((62, 62),), tuple(range(16, 20))),
+    (
+        "maestro",
+        ((5018, 5018), (5020, 5020), (5038, 5038), (5893, 5893), (6304, 6304), (6759, 6759), (6761, 6763))
+        + ((676770, 676770), (676774, 676774)),
+        tuple(range(12, 20)),
+    ),
+)
+CARD_BRANDS = tuple(dict.fromkeys(brand for brand, _, _ in CARD_NETWORKS)) + ("unknown",)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -19,29 +46,57 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-# (brand, prefix ranges, inclusive) in match order: the more specific ranges first.
-_BRAND_RANGES = (
-    ("amex", ((34, 34), (37, 37))),
-    ("visa", ((4, 4),)),
-    ("mastercard", ((51, 55), (2221, 2720))),
-    ("rupay", ((6521, 6522),)),
-    ("discover", ((6011, 6011), (644, 649), (65, 65), (622126, 622925))),
-    ("rupay", ((60, 60), (81, 82), (508, 508))),
-    ("jcb", ((3528, 3589),)),
-    ("diners", ((300, 305), (36, 36), (38, 39))),
-    ("unionpay", ((62, 62),)),
-    ("maestro", ((50, 50), (56, 58), (63, 63), (67, 67))),
-)
-
-
 def card_brand(digits: str) -> str:
-    """Return the card network a card number belongs to, or `unknown`."""
-    for brand, ranges in _BRAND_RANGES:
-        for low, high in ranges:
-            prefix = int(digits[: len(str(low))])
-            if low <= prefix <= high:
-                return brand
+    """Return the network that issues card numbers with this prefix and length, or `unknown`."""
+    for brand, ranges, lengths in CARD_NETWORKS:
+        if len(digits) in lengths:
+            for low, high in ranges:
+                if low <= int(digits[: len(str(low))]) <= high:
+                    return brand
     return "unknown"
+
+
+def is_card_number(digits: str) -> bool:
+    """Return whether a string of ASCII digits is a card number: a network's prefix and length, passing Luhn."""
+    return card_brand(digits) != "unknown" and luhn_valid(digits)
+
+
+def _ascii(digits: str) -> str:
+    """Return digits of any script ("４１１１", "٤١١١") as ASCII digits."""
+    return "".join(str(int(char)) for char in digits)
+
+
+def _card_number_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Yield (start, end) of each card number in text, separators allowed, not glued to other digits.
+
+    A card number is one or more whole digit groups of a run: the run "Ref 12: 4111 1111 1111 1111 12/29"
+    holds one, though the run as a whole is 22 digits of no network.
+    """
+    for run in _SEPARATED_DIGITS.finditer(text):
+        groups = [(group.start(), group.end(), _ascii(group.group())) for group in _DIGITS.finditer(text, *run.span())]
+        for first, (start, _, _) in enumerate(groups):
+            digits = ""
+            for _, end, group_digits in groups[first:]:
+                digits += group_digits
+                if len(digits) > MAX_CARD_DIGITS:
+                    break
+                if len(digits) >= MIN_CARD_DIGITS and is_card_number(digits):
+                    yield start, end
+
+
+def holds_card_number(value: str) -> bool:
+    """Return whether free text holds a card number: a network's prefix and length, passing Luhn."""
+    return next(_card_number_spans(value), None) is not None
+
+
+def redact_card_numbers(text: str) -> str:
+    """Mask the digits of each card number in text (as `holds_card_number` finds them); keep all else."""
+    chars = list(text)
+    for start, end in _card_number_spans(text):
+        for index in range(start, end):
+            if chars[index].isdecimal():
+                chars[index] = "*"
+    return "".join(chars)
 
 
 def redact_digits(text: str, min_digits: int = 6) -> str:
@@ -52,12 +107,3 @@ def redact_digits(text: str, min_digits: int = 6) -> str:
         return _DIGIT.sub("*", run) if sum(char.isdecimal() for char in run) >= min_digits else run
 
     return _SEPARATED_DIGITS.sub(mask, text)
-
-
-def holds_card_number(value: str) -> bool:
-    """Return whether free text holds what looks like a card number: 13-19 digits of a known network, passing Luhn."""
-    for run in _SEPARATED_DIGITS.findall(value):
-        digits = "".join(str(int(char)) for char in run if char.isdecimal())  # in ASCII, whatever the script
-        if 13 <= len(digits) <= 19 and card_brand(digits) != "unknown" and luhn_valid(digits):
-            return True
-    return False
