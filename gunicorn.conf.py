@@ -37,3 +37,28 @@ def on_starting(server):
         load_keys(vars(Config))
     except KeyConfigError as error:
         raise SystemExit(f"Cannot start the Payments API: {error}") from None
+
+
+def listening_url(server) -> str:
+    """Return the URL of gunicorn's first TCP address, with the port it really bound; `localhost` for a wildcard."""
+    # With reuse_port the workers bind, and the master has only the configured addresses.
+    addresses = [listener.getsockname() for listener in server.LISTENERS] or server.cfg.address
+    for address in addresses:
+        if isinstance(address, tuple):
+            host, port = address[:2]
+            if host in ("0.0.0.0", "::", ""):  # every interface: this machine's own name reaches it
+                host = "localhost"
+            elif ":" in host:  # IPv6
+                host = f"[{host}]"
+            return f"{'https' if server.cfg.is_ssl else 'http'}://{host}:{port}"
+    return f"unix:{addresses[0]}"
+
+
+def ready_line(url: str) -> str:
+    """Return the line that tells the user where the API and its Swagger UI are, once it is ready."""
+    return f"Payments API ready: {url} (Swagger UI: {url}/apidocs)"
+
+
+def when_ready(server):
+    """Print one plain line with the API's URL, once gunicorn listens (its own lines are log records)."""
+    print(ready_line(listening_url(server)), flush=True)

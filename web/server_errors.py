@@ -4,7 +4,9 @@ gunicorn refuses a request line or headers it cannot parse (400), a request line
 (414) and headers over theirs (431) with an HTML page of its own, which quotes the request: a
 card number in a URL would come back in it. `gunicorn.conf.py` installs `write_problem` in its
 place, so those answers are problem documents like every other error, and quote nothing. The
-warning gunicorn logs for such a request quotes it too, so its log lines have digit runs masked.
+warning gunicorn logs for such a request quotes it too, so its log lines have card numbers masked
+(what `utils.cards.holds_card_number` calls one), and nothing else: its "Listening at" line keeps
+the address, port and pid.
 """
 
 import json
@@ -13,7 +15,7 @@ import uuid
 
 from gunicorn import util
 
-from utils.cards import redact_digits
+from utils.cards import redact_card_numbers
 
 _DETAILS = {
     400: "The request is not valid HTTP/1.1: its request line or a header could not be parsed.",
@@ -45,11 +47,11 @@ def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
 
 
 class MaskCardNumbers(logging.Filter):
-    """Mask runs of 12 or more digits in a log record's message, as the access log masks paths."""
+    """Mask the card numbers in a log record's message, leaving addresses, ports and pids readable."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message with its digit runs masked; always keep the record."""
-        record.msg, record.args = redact_digits(record.getMessage(), min_digits=12), ()
+        """Rewrite the record's message with its card numbers masked; always keep the record."""
+        record.msg, record.args = redact_card_numbers(record.getMessage()), ()
         return True
 
 
