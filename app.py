@@ -10,7 +10,7 @@ import commands
 import db
 from config import Config, load_keys
 from routes import payment_routes, user_routes
-from services import idempotency, key_checks
+from services import access, idempotency, key_checks
 from utils.crypto_utils import KeyConfigError
 from utils.errors import PROBLEM_MIMETYPE, ApiError, ServiceUnavailable
 from utils.json_provider import OrjsonProvider
@@ -36,16 +36,19 @@ def create_app(config_class: type = Config) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     app.wsgi_app = RequestMiddleware(app.wsgi_app)
-    register_apidocs(app)
+    register_apidocs(app, access.ENDPOINT_SCOPES)
+    access.init_app(app)
     return app
 
 
 def register_keys(app: Flask) -> None:
-    """Load the card keys, refusing to start without valid ones."""
+    """Load the card keys and the token signing keys, refusing to start without valid ones."""
     try:
-        app.extensions["card_keys"] = load_keys(app.config)
+        keys = load_keys(app.config)
     except KeyConfigError as error:
         raise SystemExit(f"Cannot start the Payments API: {error}") from None
+    app.extensions["jwt_keys"] = keys.pop("jwt")
+    app.extensions["card_keys"] = keys
 
 
 def register_blueprints(app: Flask) -> None:

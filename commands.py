@@ -1,4 +1,4 @@
-"""Operational CLI commands: `flask --app app init-db`, `rotate-keys`, `purge-idempotency-keys`."""
+"""Operational CLI commands: `flask --app app init-db`, the API key commands, `rotate-keys`, purges."""
 
 from datetime import timedelta
 
@@ -8,7 +8,8 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from db import autocommit, get_db, init_db, transaction
-from models import idempotency_model
+from models import api_key_model, idempotency_model
+from services import api_keys
 from services.key_rotation import RotationReport, rotate_keys
 from utils.errors import ServerMisconfigured, ServiceUnavailable
 from utils.formatting import utc_now
@@ -34,6 +35,92 @@ def init_db_command() -> None:
     except mysql.connector.Error as error:
         raise click.ClickException(f"Could not reach the database: {error.msg}") from error
     click.echo(f"Schema applied to database {current_app.config['DB_NAME']!r}.")
+    _create_first_api_key()
+
+
+def _create_first_api_key() -> None:
+    """On a database that never had an API key, make one with every scope and show it, this once."""
+    with transaction() as cursor:
+        if api_key_model.any_key_exists(cursor, lock=True):
+            return
+        key = api_keys.create_key(cursor, "first key", api_keys.SCOPES, None, utc_now())
+    click.echo(
+        "\nThis database had no API key, so here is its first one, with every scope. It is shown this once:\n\n"
+        f"    {key}\n\n"
+        "Send it as `Authorization: Bearer <key>` (in Swagger UI: Authorize). Make more, with fewer scopes,\n"
+        "with `flask --app app create-api-key --name NAME --scope SCOPE`; list them with list-api-keys.\n"
+    )
+
+
+def _key_name(value: str) -> str:
+    """Check an API key's name: 1 to 100 printable characters."""
+    value = value.strip()
+    if not 1 <= len(value) <= 100 or not value.isprintable():
+        raise click.BadParameter("must be 1 to 100 printable characters")
+    return value
+
+
+@click.command("create-api-key")
+@click.option("--name", required=True, callback=lambda ctx, param, value: _key_name(value), help="What the key is for.")
+@click.option(
+    "--scope", "scopes", multiple=True, type=click.Choice(api_keys.SCOPES), help="Repeat for several; default: all."
+)
+@click.option(
+    "--expires-in", "expires_in", type=click.IntRange(1, 36500), help="Days until the key expires; default: never."
+)
+@with_appcontext
+def create_api_key_command(name: str, scopes: tuple[str, ...], expires_in: int | None) -> None:
+    """Make an API key and print it, alone on one line; it is never shown again."""
+    check_card_keys_command_line()
+    with autocommit() as cursor:
+        key = api_keys.create_key(cursor, name, scopes or api_keys.SCOPES, expires_in, utc_now())
+    click.echo(key)
+
+
+@click.command("list-api-keys")
+@with_appcontext
+def list_api_keys_command() -> None:
+    """List the API keys: id, name, public prefix, scopes, created, last used, expiry, revoked."""
+    check_card_keys_command_line()
+    with autocommit() as cursor:
+        keys = api_key_model.list_keys(cursor)
+    header = ("id", "name", "prefix", "scopes", "created", "last used", "expires", "revoked")
+    rows = [header] + [
+        (
+            str(key["id"]),
+            key["name"],
+            key["prefix"] + "…",
+            ",".join(key["scopes"].split()),
+            _minute(key["created_at"]),
+            _minute(key["last_used_at"]),
+            _minute(key["expires_at"]),
+            _minute(key["revoked_at"]),
+        )
+        for key in keys
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _minute(moment) -> str:
+    """Write a time to the minute (UTC), or '-' for none."""
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@click.command("revoke-api-key")
+@click.argument("key_id", type=click.IntRange(min=1))
+@with_appcontext
+def revoke_api_key_command(key_id: int) -> None:
+    """Revoke an API key: every server refuses it within 10 seconds."""
+    check_card_keys_command_line()
+    with autocommit() as cursor:
+        if api_key_model.revoke_key(cursor, key_id, utc_now()):
+            click.echo(f"Revoked API key {key_id}; every server refuses it within 10 seconds.")
+            return
+        if api_key_model.get_key(cursor, key_id) is None:
+            raise click.ClickException(f"No API key has id {key_id}.")
+    click.echo(f"API key {key_id} was already revoked.")
 
 
 def _print_progress(report: RotationReport) -> None:
@@ -79,5 +166,8 @@ def purge_idempotency_keys_command() -> None:
 def init_app(app: Flask) -> None:
     """Register the operational commands."""
     app.cli.add_command(init_db_command)
+    app.cli.add_command(create_api_key_command)
+    app.cli.add_command(list_api_keys_command)
+    app.cli.add_command(revoke_api_key_command)
     app.cli.add_command(rotate_keys_command)
     app.cli.add_command(purge_idempotency_keys_command)

@@ -52,6 +52,7 @@ class Config:
     CARD_NUMBER_KEYS = os.environ.get("CARD_NUMBER_KEYS")
     CARD_CVC_KEYS = os.environ.get("CARD_CVC_KEYS")
     CARD_FINGERPRINT_KEY = os.environ.get("CARD_FINGERPRINT_KEY")
+    JWT_SIGNING_KEYS = os.environ.get("JWT_SIGNING_KEYS")
 
     IDEMPOTENCY_TTL_SECONDS = 24 * 3600
     # A key still in flight after this long belongs to a request that died (gunicorn's timeout is 30 s).
@@ -67,16 +68,20 @@ class TestConfig(Config):
     CARD_NUMBER_KEYS = "1:" + generate_key()
     CARD_CVC_KEYS = "1:" + generate_key()
     CARD_FINGERPRINT_KEY = generate_key()
+    JWT_SIGNING_KEYS = "1:" + generate_key()
 
 
 def load_keys(config: dict) -> dict:
-    """Parse the three card keys from a config mapping; raise KeyConfigError if any is bad."""
+    """Parse the card keys and the token signing keys from a config mapping; raise KeyConfigError if any is bad."""
     keys = {
         "card_number": parse_keyring("CARD_NUMBER_KEYS", config.get("CARD_NUMBER_KEYS")),
         "card_cvc": parse_keyring("CARD_CVC_KEYS", config.get("CARD_CVC_KEYS")),
         "fingerprint": parse_key("CARD_FINGERPRINT_KEY", config.get("CARD_FINGERPRINT_KEY")),
+        "jwt": parse_keyring("JWT_SIGNING_KEYS", config.get("JWT_SIGNING_KEYS")),
     }
-    number_keys, cvc_keys = set(keys["card_number"].keys.values()), set(keys["card_cvc"].keys.values())
-    if number_keys & cvc_keys or keys["fingerprint"] in number_keys | cvc_keys:
-        raise KeyConfigError("CARD_NUMBER_KEYS, CARD_CVC_KEYS and CARD_FINGERPRINT_KEY must be different keys.")
+    groups = [set(keys[name].keys.values()) for name in ("card_number", "card_cvc", "jwt")] + [{keys["fingerprint"]}]
+    if sum(map(len, groups)) != len(set().union(*groups)):
+        raise KeyConfigError(
+            "CARD_NUMBER_KEYS, CARD_CVC_KEYS, CARD_FINGERPRINT_KEY and JWT_SIGNING_KEYS must all be different keys."
+        )
     return keys

@@ -69,6 +69,23 @@ CREATE TABLE IF NOT EXISTS card_key_checks (
     PRIMARY KEY (variable, version)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
+-- API keys for the operator's back-end services. Only a SHA-256 of each key is stored; the key
+-- itself is shown once, when it is made. Rows are never deleted (a key is revoked instead), so an
+-- empty table means a new database. `scopes` is space-separated; `last_used_at` is to the minute.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id              BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    name            VARCHAR(100)    NOT NULL,
+    prefix          VARCHAR(32)     NOT NULL,
+    key_hash        BINARY(32)      NOT NULL,
+    scopes          VARCHAR(255)    NOT NULL,
+    created_at      DATETIME        NOT NULL,
+    last_used_at    DATETIME        NULL,
+    expires_at      DATETIME        NULL,
+    revoked_at      DATETIME        NULL,
+    PRIMARY KEY (id),
+    UNIQUE KEY api_keys_key_hash (key_hash)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
 -- When each change of the stored data's format was first applied to this database. The API
 -- reads these to know how long to keep understanding the format that came before.
 CREATE TABLE IF NOT EXISTS schema_upgrades (

@@ -101,20 +101,23 @@ def update_payment(cursor, payment_id: int, columns: dict, now: datetime) -> Non
         raise _domain_error(error) from error
 
 
-def move_status(cursor, payment_id: int, target: str, sources: tuple[str, ...], now: datetime) -> bool:
-    """Move a payment in one of `sources` to `target`, erasing its CVC; return whether it moved.
+def move_status(
+    cursor, payment_id: int, target: str, sources: tuple[str, ...], now: datetime, owner: int | None = None
+) -> bool:
+    """Move a payment in one of `sources` (`owner`'s, if given) to `target`, erasing its CVC; return whether it moved.
 
     The UPDATE checks the current status and changes it under the row lock it takes, so of two
     conflicting transitions exactly one matches. For a target other than pending only.
     """
     placeholders = ", ".join(["%s"] * len(sources))
+    owned, owner_params = _owned_by(owner)
     # Through the primary key: by payments_status (which matches (status, id) as well), the UPDATE
     # would lock that index entry before waiting for the row, and deadlock with a locked change
     # that holds the row and then moves the entry.
     cursor.execute(
         "UPDATE payments FORCE INDEX (PRIMARY) SET status = %s, card_cvc_encrypted = NULL, updated_at = %s"
-        f" WHERE id = %s AND status IN ({placeholders})",
-        (target, now, payment_id, *sources),
+        f" WHERE id = %s AND status IN ({placeholders}){owned}",
+        (target, now, payment_id, *sources, *owner_params),
     )
     return cursor.rowcount == 1
 
@@ -126,10 +129,16 @@ def _domain_error(error: IntegrityError) -> Exception:
     return error
 
 
-def delete_payment(cursor, payment_id: int) -> bool:
-    """Delete a payment; return whether one was deleted."""
-    cursor.execute("DELETE FROM payments WHERE id = %s", (payment_id,))
+def delete_payment(cursor, payment_id: int, owner: int | None = None) -> bool:
+    """Delete a payment (only if it is `owner`'s, when given); return whether one was deleted."""
+    owned, owner_params = _owned_by(owner)
+    cursor.execute(f"DELETE FROM payments WHERE id = %s{owned}", (payment_id, *owner_params))
     return cursor.rowcount == 1
+
+
+def _owned_by(owner: int | None) -> tuple[str, tuple]:
+    """Return the condition and parameters that limit a statement to one user's payments, if a user is given."""
+    return ("", ()) if owner is None else (" AND user_id = %s", (owner,))
 
 
 def encrypted_batch(cursor, after: int, limit: int) -> list[dict]:

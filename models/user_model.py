@@ -69,3 +69,9 @@ def _domain_error(error: IntegrityError) -> Exception:
     if error.errno == errorcode.ER_ROW_IS_REFERENCED_2:
         return UserHasPayments()
     return error
+
+
+def user_exists(cursor, user_id: int) -> bool:
+    """Return whether a user with this id exists."""
+    cursor.execute("SELECT id FROM users WHERE id = %s", (user_id,))
+    return bool(cursor.fetchall())

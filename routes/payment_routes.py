@@ -6,9 +6,10 @@ from db import autocommit, transaction
 from models import payment_model
 from routes.filters import payment_filters
 from schemas.payment_schema import dump_payment, load_new_payment, load_payment_changes
+from services import access
 from services.idempotency import create_scope, idempotent, remember_response
 from services.payments import new_payment_record, plan_update, statuses_leading_to
-from utils.errors import NotFound
+from utils.errors import NotFound, ValidationFailed
 from utils.formatting import utc_now
 from web.http import created, json_body, no_content, page_args, page_response, parse_id
 
@@ -25,6 +26,9 @@ def list_payments():
     """List payments in id order, one keyset page at a time, optionally filtered."""
     limit, after = page_args()
     filters = payment_filters()
+    acting = access.acting_user_id()
+    if acting is not None and filters.setdefault("user_id", acting) != acting:
+        return page_response([], limit, dump_payment, "payments.list_payments", **filters)
     with autocommit() as cursor:
         payments = payment_model.list_payments(cursor, filters, after, limit + 1)
     return page_response(payments, limit, dump_payment, "payments.list_payments", **filters)
@@ -34,7 +38,7 @@ def list_payments():
 @idempotent
 def create_payment():
     """Create a payment; card number and CVC are encrypted before they are stored."""
-    record = new_payment_record(load_new_payment(json_body()), card_keys())
+    record = new_payment_record(load_new_payment(payment_body()), card_keys())
     with create_scope() as cursor:
         payment = payment_model.create_payment(cursor, record, utc_now())
         response = created(dump_payment(payment), url_for("payments.get_payment", payment_id=payment["id"]))
@@ -42,13 +46,37 @@ def create_payment():
     return response
 
 
+def payment_body() -> dict:
+    """Return a create request's body; a user token's payment is for its own user, whose id may be left out."""
+    body, acting = json_body(), access.acting_user_id()
+    if acting is None:
+        return body
+    if body.get("user_id") is None:
+        return {**body, "user_id": acting}
+    if body["user_id"] != acting:
+        refuse_other_users(load_new_payment(body))
+    return body
+
+
+def refuse_other_users(fields: dict) -> None:
+    """Refuse a user token's payment for another user exactly as one for a user who does not exist."""
+    acting = access.acting_user_id()
+    if acting is not None and fields.get("user_id", acting) != acting:
+        raise ValidationFailed(errors={"user_id": "must name an existing user"})
+
+
+def visible(payment: dict | None) -> dict:
+    """Return a payment the caller may see; a missing one, or another user's for a user token, is 404."""
+    if payment is None or not access.may_see_user(payment["user_id"]):
+        raise NotFound("No payment has this id.")
+    return payment
+
+
 @bp.get("/<payment_id>")
 def get_payment(payment_id: str):
     """Return one payment, its card masked."""
     with autocommit() as cursor:
-        payment = payment_model.get_payment(cursor, parse_id(payment_id))
-    if payment is None:
-        raise NotFound("No payment has this id.")
+        payment = visible(payment_model.get_payment(cursor, parse_id(payment_id)))
     return jsonify(dump_payment(payment))
 
 
@@ -62,9 +90,8 @@ def update_payment(payment_id: str):
         if payment is not None:
             return jsonify(dump_payment(payment))
     with transaction() as cursor:
-        payment = payment_model.lock_payment(cursor, payment_id)
-        if payment is None:
-            raise NotFound("No payment has this id.")
+        payment = visible(payment_model.lock_payment(cursor, payment_id))
+        refuse_other_users(changes)
         columns = plan_update(payment, changes, card_keys())
         if columns:
             payment = {**payment, **columns, "updated_at": utc_now()}
@@ -82,7 +109,7 @@ def move_status(payment_id: int, target: str) -> dict | None:
     if not sources:
         return None
     with autocommit() as cursor:
-        if not payment_model.move_status(cursor, payment_id, target, sources, utc_now()):
+        if not payment_model.move_status(cursor, payment_id, target, sources, utc_now(), access.acting_user_id()):
             return None
         payment = payment_model.get_payment(cursor, payment_id)
     if payment is None:  # deleted just after the change
@@ -94,6 +121,6 @@ def move_status(payment_id: int, target: str) -> dict | None:
 def delete_payment(payment_id: str):
     """Delete a payment."""
     with autocommit() as cursor:
-        if not payment_model.delete_payment(cursor, parse_id(payment_id)):
+        if not payment_model.delete_payment(cursor, parse_id(payment_id), access.acting_user_id()):
             raise NotFound("No payment has this id.")
     return no_content()

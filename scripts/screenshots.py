@@ -5,8 +5,9 @@ One command (`make screenshots` runs it after installing what it needs):
     .venv/bin/python scripts/screenshots.py
 
 It creates a throwaway database with fresh keys on the configured MySQL/MariaDB server, serves
-the app with gunicorn on a free port, adds sample data through the API, and writes:
+the app with gunicorn on a free port, makes an API key, adds sample data through the API, and writes:
 
+- screenshots/swagger-authorize.png: Swagger UI's Authorize dialog with an API key entered;
 - screenshots/swagger-ui.png: Swagger UI at /apidocs with `POST /users` expanded;
 - screenshots/payment-response.png: `GET /payments/{payment_id}` executed in Swagger UI, its card masked;
 - screenshots/create-user-postman.png: the Postman collection's create-user request and its
@@ -33,6 +34,8 @@ from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 from config import TestConfig  # noqa: E402
 from db import connection_settings, init_db  # noqa: E402
+from services import api_keys  # noqa: E402
+from tests.conftest import make_api_key  # noqa: E402
 from tests.live import CHROMIUM, CHROMIUM_MISSING, launch_chromium, start_gunicorn, stop_gunicorn  # noqa: E402
 
 OUTPUT = ROOT / "screenshots"
@@ -41,7 +44,7 @@ NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
 COLLECTION = ROOT / "postman" / "payments-api.postman_collection.json"
 ENVIRONMENT = ROOT / "postman" / "local.postman_environment.json"
 CREATE_USER_REQUEST = "Create a user (the seed's sample)"
-KEY_NAMES = ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY")
+KEY_NAMES = ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY", "JWT_SIGNING_KEYS")
 DB_NAMES = ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME")
 
 
@@ -84,23 +87,25 @@ def throwaway_database(settings: dict):
         cnx.close()
 
 
-def post(url: str, body: dict) -> dict:
-    """POST a JSON body and return the JSON answer."""
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+def post(url: str, key: str, body: dict) -> dict:
+    """POST a JSON body with an API key and return the JSON answer."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
 
-def add_sample_data(url: str) -> dict:
+def add_sample_data(url: str, key: str) -> dict:
     """Create the README's sample user and payments; return the card payment."""
     john = post(
-        f"{url}/users", {"name": "John Doe", "email": "john@example.com", "phone": "1234567890", "country": "India"}
+        f"{url}/users",
+        key,
+        {"name": "John Doe", "email": "john@example.com", "phone": "1234567890", "country": "India"},
     )
-    post(f"{url}/users", {"name": "Asha Rao", "email": "asha.rao@example.com", "country": "India"})
+    post(f"{url}/users", key, {"name": "Asha Rao", "email": "asha.rao@example.com", "country": "India"})
     payment = post(
         f"{url}/payments",
+        key,
         {
             "user_id": john["id"],
             "amount": 500.0,
@@ -113,21 +118,42 @@ def add_sample_data(url: str) -> dict:
             "description": "Payment for services",
         },
     )
-    post(f"{url}/payments", {"user_id": john["id"], "amount": "1500", "currency": "JPY", "payment_method": "UPI"})
+    post(f"{url}/payments", key, {"user_id": john["id"], "amount": "1500", "currency": "JPY", "payment_method": "UPI"})
     return payment
 
 
-def open_swagger_ui(browser: Browser, url: str, height: int) -> Page:
-    """Open Swagger UI in a fresh page and wait until it shows the operations."""
+def open_swagger_ui(browser: Browser, url: str, height: int, key: str) -> Page:
+    """Open Swagger UI in a fresh page, authorize it with an API key, and wait for the operations."""
     page = browser.new_page(viewport={"width": 1280, "height": height})
     page.goto(f"{url}/apidocs")
     page.locator("#operations-users-create_user").wait_for()
+    dialog = open_authorize_dialog(page, key)
+    dialog.locator("button.modal-btn.authorize").click()
+    dialog.locator("button.btn-done").click()
     return page
 
 
-def shoot_swagger_ui(browser: Browser, url: str) -> None:
+def open_authorize_dialog(page: Page, key: str):
+    """Open Swagger UI's Authorize dialog and type the key in; return the dialog."""
+    page.locator(".auth-wrapper .authorize").click()
+    dialog = page.locator(".modal-ux")
+    dialog.locator("input").first.fill(key)
+    return dialog
+
+
+def shoot_authorize(browser: Browser, url: str, key: str) -> None:
+    """Swagger UI's Authorize dialog with the key entered, before it is applied."""
+    page = browser.new_page(viewport={"width": 1280, "height": 700})
+    page.goto(f"{url}/apidocs")
+    page.locator("#operations-users-create_user").wait_for()
+    open_authorize_dialog(page, key)
+    page.screenshot(path=OUTPUT / "swagger-authorize.png")
+    page.close()
+
+
+def shoot_swagger_ui(browser: Browser, url: str, key: str) -> None:
     """Swagger UI with `POST /users` expanded."""
-    page = open_swagger_ui(browser, url, 1500)
+    page = open_swagger_ui(browser, url, 1500, key)
     block = page.locator("#operations-users-create_user")
     block.locator(".opblock-summary").first.click()
     block.locator(".opblock-body .body-param__example, .opblock-body .highlight-code").first.wait_for()
@@ -135,9 +161,9 @@ def shoot_swagger_ui(browser: Browser, url: str) -> None:
     page.close()
 
 
-def shoot_payment_response(browser: Browser, url: str, payment: dict) -> None:
+def shoot_payment_response(browser: Browser, url: str, key: str, payment: dict) -> None:
     """`GET /payments/{payment_id}` tried out in Swagger UI: the answer with its card masked."""
-    page = open_swagger_ui(browser, url, 1100)
+    page = open_swagger_ui(browser, url, 1100, key)
     block = page.locator("#operations-payments-get_payment")
     block.locator(".opblock-summary").first.click()
     block.get_by_role("button", name="Try it out").click()
@@ -157,9 +183,10 @@ def shoot_payment_response(browser: Browser, url: str, payment: dict) -> None:
     page.close()
 
 
-def run_newman(url: str, report: Path) -> dict:
+def run_newman(url: str, key: str, report: Path) -> dict:
     """Run the Postman collection against the server; return the create-user execution."""
     command = [str(NEWMAN), "run", str(COLLECTION), "-e", str(ENVIRONMENT), "--env-var", f"baseUrl={url}"]
+    command += ["--env-var", f"apiKey={key}"]
     command += ["--color", "off", "--reporters", "cli,json", "--reporter-json-export", str(report)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
@@ -226,19 +253,22 @@ def main() -> None:
         except RuntimeError as error:
             sys.exit(f"screenshots: {error}")
         try:
-            payment = add_sample_data(url)
-            execution = run_newman(url, Path(scratch) / "newman.json")
+            # A key shown in a picture must never work anywhere: it lives only in this throwaway database.
+            key = make_api_key(settings, api_keys.SCOPES, "screenshots")
+            payment = add_sample_data(url, key)
+            execution = run_newman(url, key, Path(scratch) / "newman.json")
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright)
                 try:
-                    shoot_swagger_ui(browser, url)
-                    shoot_payment_response(browser, url, payment)
+                    shoot_authorize(browser, url, key)
+                    shoot_swagger_ui(browser, url, key)
+                    shoot_payment_response(browser, url, key, payment)
                     shoot_postman_create_user(browser, execution)
                 finally:
                     browser.close()
         finally:
             stop_gunicorn(server)
-    for name in ("swagger-ui.png", "payment-response.png", "create-user-postman.png"):
+    for name in ("swagger-authorize.png", "swagger-ui.png", "payment-response.png", "create-user-postman.png"):
         print(f"screenshots: wrote {(OUTPUT / name).relative_to(ROOT)}")
 
 

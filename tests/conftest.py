@@ -9,12 +9,18 @@ from pathlib import Path
 import mysql.connector
 import pytest
 import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.datastructures import Headers
 
 from app import create_app
 from config import TestConfig
 from db import connection_settings, init_db
+from services import api_keys
+from tests import api
 from tests.live import start_gunicorn, stop_gunicorn
 from utils.cards import luhn_valid
+from utils.formatting import utc_now
 
 TEST_DB_NAME = f"payments_test_{secrets.token_hex(4)}"
 # Letters only: a long digit run in an address could pass Luhn and be refused as a card number.
@@ -34,11 +40,48 @@ def config_dict(config_class: type = SuiteConfig) -> dict:
     return {name: getattr(config_class, name) for name in dir(config_class) if name.isupper()}
 
 
+class AuthorizedClient(FlaskClient):
+    """Flask's test client, sending the suite's API key unless a test sends its own Authorization."""
+
+    def open(self, *args, **kwargs):
+        """Send a request with the suite's key by default."""
+        headers = Headers(kwargs.pop("headers", None) or {})
+        if "Authorization" not in headers:
+            headers.update(api.HEADERS)
+        return super().open(*args, headers=headers, **kwargs)
+
+
+SUITE_API_KEY = api_keys.new_key()
+
+
+def store_api_key(settings: dict, key: str, scopes: tuple[str, ...] = api_keys.SCOPES, name: str = "test") -> str:
+    """Store an API key in a settings' database, as `create-api-key` does; return it."""
+    cnx = mysql.connector.connect(**connection_settings(settings))
+    try:
+        api_keys.store_key(cnx.cursor(), key, name, scopes, None, utc_now())
+    finally:
+        cnx.close()
+    return key
+
+
+def make_api_key(settings: dict, scopes: tuple[str, ...] = api_keys.SCOPES, name: str = "test") -> str:
+    """Make a fresh API key in a settings' database; return it."""
+    return store_api_key(settings, api_keys.new_key(), scopes, name)
+
+
+def init_test_db(settings: dict) -> None:
+    """Apply the schema to a settings' database and store the suite's API key there, so that clients work."""
+    init_db(settings)
+    store_api_key(settings, SUITE_API_KEY, name="test suite")
+
+
 @pytest.fixture(scope="session")
 def database():
-    """Create this run's database, apply the schema, and drop it at the end."""
+    """Create this run's database, apply the schema and make the suite's API key; drop the database at the end."""
     settings = config_dict()
-    init_db(settings)
+    init_test_db(settings)
+    api.HEADERS["Authorization"] = f"Bearer {SUITE_API_KEY}"
+    Flask.test_client_class = AuthorizedClient
     yield settings
     cnx = mysql.connector.connect(**connection_settings(settings, with_database=False))
     cnx.cursor().execute(f"DROP DATABASE IF EXISTS `{TEST_DB_NAME}`")

@@ -33,7 +33,7 @@ def free_port() -> int:
 def server_environment(settings: dict, port: int) -> dict:
     """Return the environment that points a server process at the settings' database and keys."""
     names = ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME")
-    names += ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY")
+    names += ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY", "JWT_SIGNING_KEYS")
     return {**os.environ, **{name: str(settings[name]) for name in names}, "PORT": str(port), "WEB_CONCURRENCY": "2"}
 
 

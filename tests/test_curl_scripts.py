@@ -8,17 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from tests import api
 from tests.conftest import foreign_card_numbers
 from tests.live import ROOT
 
 CURL_DIR = ROOT / "scripts" / "curl"
 # all.sh runs the others once more, on the same database: reruns must pass too.
-WALKTHROUGHS = ("health.sh", "users.sh", "payments.sh", "errors.sh", "all.sh")
+WALKTHROUGHS = ("health.sh", "users.sh", "payments.sh", "errors.sh", "access.sh", "all.sh")
 
 
-def run_script(script: Path, base_url: str) -> subprocess.CompletedProcess:
-    """Run a bash script against base_url, with the tests' Python (quicker to start than a shim)."""
-    env = {**os.environ, "BASE_URL": base_url, "PYTHON": sys.executable}
+def run_script(script: Path, base_url: str, api_key: str | None = None) -> subprocess.CompletedProcess:
+    """Run a bash script against base_url with an API key (the suite's by default), with the tests' Python."""
+    key = api.suite_key() if api_key is None else api_key
+    env = {**os.environ, "BASE_URL": base_url, "PYTHON": sys.executable, "API_KEY": key}
     return subprocess.run(
         ["bash", str(script)],
         env=env,
@@ -49,6 +51,19 @@ def test_an_unexpected_status_stops_a_script_with_a_clear_message(live_server, t
     assert result.returncode == 1
     assert "FAILED: GET /users/999999999999 answered HTTP 404; expected 200." in result.stderr
     assert "REACHED" not in result.stdout
+
+
+def test_a_script_without_an_api_key_says_how_to_make_one(live_server):
+    result = run_script(CURL_DIR / "users.sh", live_server.url, api_key="")
+    assert result.returncode == 1
+    assert "API_KEY is not set. Make a key with: flask --app app create-api-key" in result.stderr
+
+
+def test_the_printed_commands_show_the_variable_not_the_key(live_server):
+    result = run_script(CURL_DIR / "access.sh", live_server.url)
+    assert result.returncode == 0, output_of(result)
+    assert '-H "Authorization: Bearer $API_KEY"' in result.stdout
+    assert api.suite_key() not in result.stdout + result.stderr
 
 
 def test_an_unreachable_server_is_reported_clearly():

@@ -6,6 +6,7 @@ import socket
 import pytest
 import requests
 
+from tests import api
 from tests.conftest import unique_email
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
@@ -208,7 +209,7 @@ def test_options_on_an_unknown_url_is_a_404_problem_with_its_content_type(client
 def post_chunked(url: str, body: bytes) -> requests.Response:
     """POST a JSON body with Transfer-Encoding: chunked (no Content-Length), in 8 KiB chunks."""
     chunks = (body[start : start + 8192] for start in range(0, len(body), 8192))
-    return requests.post(url, data=chunks, headers={"Content-Type": "application/json"}, timeout=10)
+    return api.post(url, data=chunks, headers={"Content-Type": "application/json"}, timeout=10)
 
 
 @pytest.mark.parametrize("size, status", [(64 * 1024, 201), (64 * 1024 + 1, 413), (70_000, 413)])

@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
-import requests
 
 import db
 from app import create_app
 from models import idempotency_model
+from tests import api
 from tests.conftest import SuiteConfig, card_payment, unique_email
 from utils.crypto_utils import derive_key
 
@@ -103,7 +103,7 @@ def test_concurrent_twins_create_exactly_one_payment(live_server, sql, make_user
     body, headers = card_payment(user["id"]), {"Idempotency-Key": new_key()}
 
     def post(_):
-        return requests.post(f"{live_server.url}/payments", json=body, headers=headers, timeout=10)
+        return api.post(f"{live_server.url}/payments", json=body, headers=headers, timeout=10)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(post, range(8)))
@@ -223,7 +223,7 @@ def test_many_first_claims_at_once_during_the_upgrade_window_all_succeed(live_se
 
     def post(_):
         headers = {"Idempotency-Key": new_key()}
-        return requests.post(f"{live_server.url}/payments", json=card_payment(user["id"]), headers=headers, timeout=10)
+        return api.post(f"{live_server.url}/payments", json=card_payment(user["id"]), headers=headers, timeout=10)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = [response.status_code for response in pool.map(post, range(40))]

@@ -7,9 +7,8 @@ import pytest
 
 from app import create_app
 from config import load_keys
-from db import init_db
 from tests import conftest
-from tests.conftest import SuiteConfig, card_payment, config_dict, unique_email
+from tests.conftest import SuiteConfig, card_payment, config_dict, init_test_db, unique_email
 from utils.crypto_utils import generate_key
 
 REFUSED = "/problems/server-misconfigured"
@@ -35,7 +34,7 @@ def run_sql(statement: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def user(database) -> dict:
     """A user on a fresh database, created with the suite's keys, which the database thereby records."""
-    init_db(config_dict(KeyCheckDatabase))
+    init_test_db(config_dict(KeyCheckDatabase))
     response = app_with().test_client().post("/users", json={"name": "K", "email": unique_email()})
     yield response.get_json()
     run_sql(f"DROP DATABASE `{KeyCheckDatabase.DB_NAME}`")

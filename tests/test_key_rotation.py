@@ -7,9 +7,9 @@ import mysql.connector
 import pytest
 
 from app import create_app
-from db import connection_settings, init_db
+from db import connection_settings
 from services.payments import card_context
-from tests.conftest import SuiteConfig, card_payment, config_dict, run_sql, unique_email
+from tests.conftest import SuiteConfig, card_payment, config_dict, init_test_db, run_sql, unique_email
 from utils.crypto_utils import generate_key
 
 OLD_KEYS = {"CARD_NUMBER_KEYS": f"1:{generate_key()}", "CARD_CVC_KEYS": f"1:{generate_key()}"}
@@ -31,7 +31,7 @@ class RotationDatabase(SuiteConfig):
 def rotation_db(database):
     """Create the rotation database and drop it afterwards."""
     settings = config_dict(RotationDatabase)
-    init_db(settings)
+    init_test_db(settings)
     yield settings
     cnx = mysql.connector.connect(**connection_settings(settings, with_database=False))
     cnx.cursor().execute(f"DROP DATABASE IF EXISTS `{RotationDatabase.DB_NAME}`")

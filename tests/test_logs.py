@@ -5,9 +5,8 @@ import logging
 import re
 from types import SimpleNamespace
 
-import requests
-
 from app import create_app
+from tests import api
 from tests.conftest import SuiteConfig, card_payment, unique_email
 
 CARD, CVC = "378282246310005", "7391"
@@ -52,7 +51,7 @@ class ClientSession:
 
 
 def test_the_live_servers_logs_are_json_with_request_ids_and_no_card_data(live_server):
-    exercise_card_paths(live_server.url, requests.Session())
+    exercise_card_paths(live_server.url, api.session())
     lines = [line for line in live_server.log_file.read_text().splitlines() if line.strip()]
     request_lines = [json.loads(line) for line in lines if line.startswith("{")]
     assert any(entry.get("path") == "/payments" and entry.get("request_id") for entry in request_lines)

@@ -14,24 +14,26 @@ from schemathesis.engine import events
 from schemas import payment_schema, user_schema
 from schemas.fields import FieldError
 from schemas.payment_schema import CURRENCY_DECIMALS, PAYMENT_METHODS, STATUSES
+from tests import api
 from tests.conftest import run_sql
 from utils.cards import CARD_BRANDS, holds_card_number
 
 # SPEC §4: every path and method, and nothing else.
 OPERATIONS = {
-    ("/users", "get"): {"200", "400", "503"},
-    ("/users", "post"): {"201", "400", "409", "413", "415", "422", "503"},
-    ("/users/{user_id}", "get"): {"200", "404", "503"},
-    ("/users/{user_id}", "put"): {"200", "400", "404", "409", "413", "415", "422", "503"},
-    ("/users/{user_id}", "patch"): {"200", "400", "404", "409", "413", "415", "422", "503"},
-    ("/users/{user_id}", "delete"): {"204", "404", "409", "503"},
-    ("/users/{user_id}/payments", "get"): {"200", "400", "404", "503"},
-    ("/payments", "get"): {"200", "400", "503"},
-    ("/payments", "post"): {"201", "400", "409", "413", "415", "422", "503"},
-    ("/payments/{payment_id}", "get"): {"200", "404", "503"},
-    ("/payments/{payment_id}", "put"): {"200", "400", "404", "409", "413", "415", "422", "503"},
-    ("/payments/{payment_id}", "patch"): {"200", "400", "404", "409", "413", "415", "422", "503"},
-    ("/payments/{payment_id}", "delete"): {"204", "404", "503"},
+    ("/users", "get"): {"200", "400", "401", "403", "503"},
+    ("/users", "post"): {"201", "400", "401", "403", "409", "413", "415", "422", "503"},
+    ("/users/{user_id}", "get"): {"200", "401", "403", "404", "503"},
+    ("/users/{user_id}", "put"): {"200", "400", "401", "403", "404", "409", "413", "415", "422", "503"},
+    ("/users/{user_id}", "patch"): {"200", "400", "401", "403", "404", "409", "413", "415", "422", "503"},
+    ("/users/{user_id}", "delete"): {"204", "401", "403", "404", "409", "503"},
+    ("/users/{user_id}/payments", "get"): {"200", "400", "401", "403", "404", "503"},
+    ("/payments", "get"): {"200", "400", "401", "403", "503"},
+    ("/payments", "post"): {"201", "400", "401", "403", "409", "413", "415", "422", "503"},
+    ("/payments/{payment_id}", "get"): {"200", "401", "403", "404", "503"},
+    ("/payments/{payment_id}", "put"): {"200", "400", "401", "403", "404", "409", "413", "415", "422", "503"},
+    ("/payments/{payment_id}", "patch"): {"200", "400", "401", "403", "404", "409", "413", "415", "422", "503"},
+    ("/payments/{payment_id}", "delete"): {"204", "401", "403", "404", "503"},
+    ("/users/{user_id}/tokens", "post"): {"201", "400", "401", "403", "404", "413", "415", "422", "503"},
     ("/health", "get"): {"200", "503"},
 }
 TEST_CARD_NUMBERS = {"4111111111111111"}
@@ -369,7 +371,7 @@ def run_schemathesis(schema) -> tuple[list[str], dict]:
 
 def test_the_live_server_answers_as_the_document_says(live_server, database):
     ensure_example_user(database)
-    config = schemathesis.Config.from_dict(SCHEMATHESIS_CONFIG)
+    config = schemathesis.Config.from_dict({**SCHEMATHESIS_CONFIG, "headers": dict(api.HEADERS)})
     schema = schemathesis.openapi.from_url(f"{live_server.url}/apispec.json", config=config)
     problems, calls = run_schemathesis(schema)
     assert not problems, "\n\n".join(problems)

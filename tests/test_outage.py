@@ -16,8 +16,9 @@ import mysql.connector
 import pytest
 import requests
 
-from db import connection_settings, init_db
-from tests.conftest import Answer, card_payment, config_dict, send_recorded, unique_email
+from db import connection_settings
+from tests import api
+from tests.conftest import Answer, card_payment, config_dict, init_test_db, send_recorded, unique_email
 from tests.live import start_gunicorn, stop_gunicorn
 from tests.mariadb_server import MariaDBServer, MariaDBUnavailable
 
@@ -70,7 +71,7 @@ class Traffic:
 
     def run_client(self) -> None:
         """Create a user, then a payment for them, then read the payment back; repeat."""
-        session = requests.Session()
+        session = api.session()
         while not self.stopping.is_set():
             user = self.request(session, "POST /users", "/users", json={"name": "Outage", "email": unique_email()})
             if user.status != 201:
@@ -84,7 +85,7 @@ class Traffic:
 
     def run_health_poller(self) -> None:
         """Ask /health five times a second."""
-        session = requests.Session()
+        session = api.session()
         while not self.stopping.is_set():
             self.request(session, "GET /health", "/health")
             time.sleep(0.2)
@@ -134,7 +135,7 @@ def app_on_dedicated_database(tmp_path) -> Iterator[tuple]:
     process = None
     try:
         settings = {**config_dict(), "DB_PORT": server.port, "DB_NAME": "payments_outage"}
-        init_db(settings)
+        init_test_db(settings)
         process, url = start_gunicorn(settings, tmp_path / "server.log")
         yield server, settings, url, process, tmp_path / "server.log"
     finally:
@@ -150,7 +151,7 @@ def test_during_a_database_outage_the_api_answers_503_quickly_and_recovers_by_it
         outcomes = traffic.snapshot()
         lost = _lost_writes(url, traffic)
         figures = _figures(outcomes, marks, traffic, lost, _row_counts(settings))
-        health_after = requests.get(f"{url}/health", timeout=CLIENT_TIMEOUT).status_code
+        health_after = api.get(f"{url}/health", timeout=CLIENT_TIMEOUT).status_code
         gunicorn_exit = process.poll()
     (tmp_path / "outage-figures.json").write_text(json.dumps(figures, indent=2))
     print("\nDatabase outage figures:", json.dumps(figures, indent=2))
@@ -239,7 +240,7 @@ def _between(outcomes: list[Answer], start: float, end: float) -> list[Answer]:
 def _lost_writes(url: str, traffic: Traffic) -> list[str]:
     """Read back every user and payment that got a 201; return those missing or different."""
     lost = []
-    session = requests.Session()
+    session = api.session()
     for path, store in (("/users", traffic.created_users), ("/payments", traffic.created_payments)):
         for item_id, body in store.items():
             response = session.get(f"{url}{path}/{item_id}", timeout=CLIENT_TIMEOUT)

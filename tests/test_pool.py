@@ -12,12 +12,21 @@ from contextlib import contextmanager
 
 import mysql.connector
 import pytest
-import requests
 from werkzeug.serving import make_server
 
 import db
 from app import create_app
-from tests.conftest import TEST_DB_NAME, Answer, SuiteConfig, card_payment, config_dict, send_recorded, unique_email
+from tests import api
+from tests.conftest import (
+    TEST_DB_NAME,
+    Answer,
+    SuiteConfig,
+    card_payment,
+    config_dict,
+    init_test_db,
+    send_recorded,
+    unique_email,
+)
 
 POOL_DB_NAME = f"{TEST_DB_NAME}_pool"
 CONCURRENT_REQUESTS = 30
@@ -44,7 +53,7 @@ class PatientPoolConfig(PoolConfig):
 def pool_database():
     """This module's own database, with the schema; dropped at the end."""
     settings = config_dict(PoolConfig)
-    db.init_db(settings)
+    init_test_db(settings)
     yield settings
     cnx = mysql.connector.connect(**db.connection_settings(settings, with_database=False))
     cnx.cursor().execute(f"DROP DATABASE IF EXISTS `{POOL_DB_NAME}`")
@@ -107,7 +116,7 @@ def send(url: str, kind: str, fixtures: dict) -> Answer:
     elif kind == "POST /payments":
         body = card_payment(fixtures["user_id"])
     path = path.replace("<id>", str(fixtures["payment_id"]))
-    return send_recorded(requests, kind, f"{url}{path}", CLIENT_TIMEOUT, json=body)
+    return send_recorded(api, kind, f"{url}{path}", CLIENT_TIMEOUT, json=body)
 
 
 KINDS = ("GET /payments/<id>", "POST /users", "POST /payments", "GET /users?limit=5", "GET /health")
@@ -137,9 +146,9 @@ def burst(url: str, fixtures: dict, count: int = CONCURRENT_REQUESTS, start: thr
 
 def seed_fixtures(url: str) -> dict:
     """Create a user and a payment to read and pay for."""
-    user = requests.post(f"{url}/users", json={"name": "Pool", "email": unique_email()}, timeout=CLIENT_TIMEOUT)
+    user = api.post(f"{url}/users", json={"name": "Pool", "email": unique_email()}, timeout=CLIENT_TIMEOUT)
     assert user.status_code == 201, user.text
-    payment = requests.post(f"{url}/payments", json=card_payment(user.json()["id"]), timeout=CLIENT_TIMEOUT)
+    payment = api.post(f"{url}/payments", json=card_payment(user.json()["id"]), timeout=CLIENT_TIMEOUT)
     assert payment.status_code == 201, payment.text
     return {"user_id": user.json()["id"], "payment_id": payment.json()["id"]}
 
@@ -301,13 +310,13 @@ def test_a_retry_with_the_same_idempotency_key_after_a_connection_is_lost_mid_re
     with serving(PoolConfig) as (url, _app):
         with users_table_locked(pool_database):
             request = threading.Thread(
-                target=lambda: first.update(response=requests.post(f"{url}/users", json=body, headers=headers)),
+                target=lambda: first.update(response=api.post(f"{url}/users", json=body, headers=headers)),
                 daemon=True,
             )
             request.start()
             kill(admin, {wait_for_connection_running(admin, "INSERT INTO users")})
             request.join(CLIENT_TIMEOUT)
-        retry = requests.post(f"{url}/users", json=body, headers=headers, timeout=CLIENT_TIMEOUT)
+        retry = api.post(f"{url}/users", json=body, headers=headers, timeout=CLIENT_TIMEOUT)
     assert first["response"].status_code == 503, first["response"].text
     assert "Retry-After" in first["response"].headers
     assert retry.status_code == 201, f"the retry the 503 asked for got {retry.status_code}: {retry.text}"

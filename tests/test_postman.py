@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import api
 from tests.conftest import foreign_card_numbers
 from tests.live import ROOT
 
@@ -42,7 +43,8 @@ def requests_of(item: dict) -> list[dict]:
 def test_newman_runs_the_collection_green_against_a_live_server(newman, live_server, tmp_path):
     report = tmp_path / "newman-report.json"
     command = [str(newman), "run", str(COLLECTION), "-e", str(ENVIRONMENT)]
-    command += ["--env-var", f"baseUrl={live_server.url}", "--bail", "--color", "off"]
+    command += ["--env-var", f"baseUrl={live_server.url}", "--env-var", f"apiKey={api.suite_key()}"]
+    command += ["--bail", "--color", "off"]
     command += ["--reporters", "cli,json", "--reporter-json-export", str(report)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, output_of(result)
@@ -79,6 +81,7 @@ def test_the_collection_covers_every_endpoint_and_method():
         "/users/{id}/payments": ("GET",),
         "/payments": ("GET", "POST"),
         "/payments/{id}": ("GET", "PUT", "PATCH", "DELETE"),
+        "/users/{id}/tokens": ("POST",),
     }.items():
         for method in methods:
             assert (method, path) in seen, f"no request for {method} {path}"
@@ -87,7 +90,7 @@ def test_the_collection_covers_every_endpoint_and_method():
 def test_the_environment_names_the_local_server():
     environment = json.loads(ENVIRONMENT.read_text())
     values = {value["key"]: value["value"] for value in environment["values"]}
-    assert values == {"baseUrl": "http://localhost:8080"}
+    assert values == {"baseUrl": "http://localhost:8080", "apiKey": ""}  # the user pastes a key
 
 
 def test_no_card_number_but_the_well_known_test_cards_appears_in_the_collection():

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from db import connection_settings
+from tests import api
 from tests.conftest import card_payment, rows_of, unique_email
 
 
@@ -20,7 +21,7 @@ def send_all(requests_to_send: list) -> list[requests.Response]:
 def test_parallel_creates_with_one_email_give_one_201_and_the_rest_409(live_server, sql):
     email = unique_email()
     body = {"name": "Racer", "email": email}
-    post = lambda: requests.post(f"{live_server.url}/users", json=body, timeout=10)  # noqa: E731
+    post = lambda: api.post(f"{live_server.url}/users", json=body, timeout=10)  # noqa: E731
     statuses = sorted(response.status_code for response in send_all([post] * 10))
     assert statuses == [201] + [409] * 9
     assert len(sql("SELECT id FROM users WHERE email = %s", (email,))) == 1
@@ -28,13 +29,13 @@ def test_parallel_creates_with_one_email_give_one_201_and_the_rest_409(live_serv
 
 @pytest.mark.parametrize("round_number", range(5))
 def test_conflicting_status_changes_have_exactly_one_winner(live_server, sql, round_number):
-    user = requests.post(f"{live_server.url}/users", json={"name": "R", "email": unique_email()}, timeout=10).json()
-    payment = requests.post(f"{live_server.url}/payments", json=card_payment(user["id"]), timeout=10).json()
+    user = api.post(f"{live_server.url}/users", json={"name": "R", "email": unique_email()}, timeout=10).json()
+    payment = api.post(f"{live_server.url}/payments", json=card_payment(user["id"]), timeout=10).json()
     url = f"{live_server.url}/payments/{payment['id']}"
     targets = ["completed", "cancelled", "failed"] * 3
 
     def change_to(target):
-        return lambda: (target, requests.patch(url, json={"status": target}, timeout=10))
+        return lambda: (target, api.patch(url, json={"status": target}, timeout=10))
 
     results = send_all([change_to(target) for target in targets])
     winners = {target for target, response in results if response.status_code == 200}
@@ -47,14 +48,14 @@ def test_conflicting_status_changes_have_exactly_one_winner(live_server, sql, ro
 
 
 def test_parallel_refunds_of_one_payment_refund_it_once(live_server):
-    user = requests.post(f"{live_server.url}/users", json={"name": "R", "email": unique_email()}, timeout=10).json()
+    user = api.post(f"{live_server.url}/users", json={"name": "R", "email": unique_email()}, timeout=10).json()
     body = card_payment(user["id"], status="completed")
-    payment = requests.post(f"{live_server.url}/payments", json=body, timeout=10).json()
+    payment = api.post(f"{live_server.url}/payments", json=body, timeout=10).json()
     url = f"{live_server.url}/payments/{payment['id']}"
-    refund = lambda: requests.put(url, json={"status": "refunded"}, timeout=10)  # noqa: E731
+    refund = lambda: api.put(url, json={"status": "refunded"}, timeout=10)  # noqa: E731
     responses = send_all([refund] * 6)
     assert all(response.status_code == 200 for response in responses)
-    assert requests.get(url, timeout=10).json()["status"] == "refunded"
+    assert api.get(url, timeout=10).json()["status"] == "refunded"
 
 
 def wait_for_a_lock_wait(sql, seconds: float = 10.0) -> None:
@@ -69,15 +70,15 @@ def wait_for_a_lock_wait(sql, seconds: float = 10.0) -> None:
 def test_a_status_change_queued_behind_a_locked_change_gets_409_not_503(live_server, database, sql):
     # The locked path (SELECT ... FOR UPDATE, then UPDATE) changes a status while a status-only
     # change waits for the row: the waiting one must not hold locks the first one needs (a deadlock).
-    user = requests.post(f"{live_server.url}/users", json={"name": "R", "email": unique_email()}, timeout=10).json()
-    payment = requests.post(f"{live_server.url}/payments", json=card_payment(user["id"]), timeout=10).json()
+    user = api.post(f"{live_server.url}/users", json={"name": "R", "email": unique_email()}, timeout=10).json()
+    payment = api.post(f"{live_server.url}/payments", json=card_payment(user["id"]), timeout=10).json()
     holder = mysql.connector.connect(**connection_settings(database))
     try:
         holder.start_transaction()
         rows_of(holder, "SELECT id FROM payments WHERE id = %s FOR UPDATE", (payment["id"],))
         with ThreadPoolExecutor(max_workers=1) as pool:
             url = f"{live_server.url}/payments/{payment['id']}"
-            waiting = pool.submit(requests.patch, url, json={"status": "completed"}, timeout=30)
+            waiting = pool.submit(api.patch, url, json={"status": "completed"}, timeout=30)
             wait_for_a_lock_wait(sql)
             rows_of(holder, "UPDATE payments SET status = 'cancelled' WHERE id = %s", (payment["id"],))
             holder.commit()

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests import api
 from tests.live import CHROMIUM, CHROMIUM_MISSING, launch_chromium
 
 
@@ -38,10 +39,20 @@ def open_operation(page: Page, operation_id: str, tag: str):
     return block
 
 
+def authorize(page: Page, key: str) -> None:
+    """Enter an API key in Swagger UI's Authorize dialog, as a user does before trying an operation."""
+    page.locator(".auth-wrapper .authorize").click()
+    dialog = page.locator(".modal-ux")
+    dialog.locator("input[type=text], input[type=password]").first.fill(key)
+    dialog.locator("button.modal-btn.authorize").click()
+    expect(dialog.locator("button.modal-btn", has_text="Logout")).to_be_visible()
+    dialog.locator("button.btn-done").click()
+
+
 def test_apidocs_shows_every_resource_from_the_app_itself(page, live_server):
     page.goto(f"{live_server.url}/apidocs")
     expect(page.locator(".opblock-tag-section")).to_have_count(3)
-    expect(page.locator(".opblock")).to_have_count(15)
+    expect(page.locator(".opblock")).to_have_count(16)
     assert page.url == f"{live_server.url}/apidocs/"
     own_host = urlsplit(live_server.url).netloc
     assert {urlsplit(url).netloc for url in page.requested_urls if url.startswith("http")} == {own_host}
@@ -50,6 +61,7 @@ def test_apidocs_shows_every_resource_from_the_app_itself(page, live_server):
 def test_creating_a_user_from_swagger_ui_answers_201_with_the_new_user(page, live_server):
     email = f"swagger-{uuid.uuid4().hex[:12]}@example.com"
     page.goto(f"{live_server.url}/apidocs")
+    authorize(page, api.suite_key())
     block = open_operation(page, "create_user", "users")
     block.get_by_role("button", name="Try it out").click()
     body = block.locator("textarea.body-param__text")
@@ -63,3 +75,14 @@ def test_creating_a_user_from_swagger_ui_answers_201_with_the_new_user(page, liv
     assert answer["name"] == "Swagger User"
     assert isinstance(answer["id"], int)
     expect(response.locator(".response-col_description")).to_contain_text(f"/users/{answer['id']}")
+
+
+def test_trying_an_operation_without_authorizing_answers_401_with_a_problem(page, live_server):
+    page.goto(f"{live_server.url}/apidocs")
+    block = open_operation(page, "list_users", "users")
+    block.get_by_role("button", name="Try it out").click()
+    block.get_by_role("button", name="Execute").click()
+
+    response = block.locator(".live-responses-table .response").first
+    expect(response.locator(".response-col_status")).to_have_text("401", timeout=15000)
+    expect(response.locator(".response-col_description")).to_contain_text("Unauthorized")

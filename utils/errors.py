@@ -140,3 +140,27 @@ class ServerMisconfigured(ApiError):
 
 class CardKeysMismatch(ServerMisconfigured):
     """The configured card keys are not the ones the database's card data was written with (until a restart)."""
+
+
+class Unauthorized(ApiError):
+    """No credential, or one that is unknown, malformed, expired, revoked or badly signed: one answer for all."""
+
+    status = 401
+    slug = "unauthorized"
+    detail = "A valid API key or user token is required: send it as `Authorization: Bearer <credential>`."
+
+    def __init__(self, *, credential_sent: bool):
+        super().__init__()
+        error = ', error="invalid_token"' if credential_sent else ""
+        self.headers["WWW-Authenticate"] = f'Bearer realm="payments-api"{error}'
+
+
+class InsufficientScope(ApiError):
+    """The credential is valid but does not grant what the request needs."""
+
+    status = 403
+    slug = "insufficient-scope"
+
+    def __init__(self, scope: str, detail: str | None = None):
+        super().__init__(detail or f"This credential lacks the scope {scope!r}, which this request needs.")
+        self.headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{scope}"'

@@ -19,6 +19,10 @@ UI_ROUTE = "/apidocs/"
 ASSETS_ROUTE = "/apidocs/assets"
 ASSETS_MAX_AGE = 3600
 UNDOCUMENTED_METHODS = frozenset({"HEAD", "OPTIONS"})
+AUTH_RESPONSES = {
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "403": {"$ref": "#/components/responses/Forbidden"},
+}
 _RULE_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 
 
@@ -38,8 +42,8 @@ def openapi_path(rule: str) -> str:
     return _RULE_ARGUMENT.sub(r"{\1}", rule)
 
 
-def document_paths(app: Flask) -> dict:
-    """Build `paths` from the app's routes: each method of a view from its operations file."""
+def document_paths(app: Flask, scopes: dict[str, str]) -> dict:
+    """Build `paths` from the app's routes: each method of a view from its operations file, with its scope."""
     paths: dict = {}
     for rule in app.url_map.iter_rules():
         source = operations_file(rule.endpoint)
@@ -49,14 +53,34 @@ def document_paths(app: Flask) -> dict:
         for method in sorted(rule.methods - UNDOCUMENTED_METHODS):
             if method.lower() not in operations:
                 raise LookupError(f"{source.relative_to(DOCS_DIR.parent)} does not document {method}")
-            paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = operations[method.lower()]
+            operation = with_security(operations[method.lower()], scopes.get(rule.endpoint))
+            paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = operation
     return paths
 
 
-def build_document(app: Flask) -> dict:
+def with_security(operation: dict, scope: str | None) -> dict:
+    """Declare who may call an operation: public, or a bearer credential with `scope` (401 and 403 otherwise).
+
+    OpenAPI 3.0 gives a bearer scheme no scopes of its own, so the scope is named in `x-scope`
+    and in the description, which Swagger UI shows.
+    """
+    if scope is None:
+        return {**operation, "security": []}
+    responses = {**operation["responses"], **AUTH_RESPONSES}
+    description = f"{operation.get('description', '')}\n\n**Scope:** `{scope}`".strip()
+    return {
+        **operation,
+        "description": description,
+        "security": [{"bearerAuth": []}],
+        "x-scope": scope,
+        "responses": responses,
+    }
+
+
+def build_document(app: Flask, scopes: dict[str, str]) -> dict:
     """Return the whole OpenAPI document: the shared template plus every documented route."""
     document = load_yaml(TEMPLATE_PATH)
-    document["paths"] = document_paths(app)
+    document["paths"] = document_paths(app, scopes)
     return document
 
 
@@ -87,9 +111,9 @@ def swagger_config() -> dict:
     }
 
 
-def register_apidocs(app: Flask) -> None:
-    """Publish the OpenAPI document at /apispec.json and Swagger UI at /apidocs."""
+def register_apidocs(app: Flask, scopes: dict[str, str]) -> None:
+    """Publish the OpenAPI document at /apispec.json and Swagger UI at /apidocs; `scopes` names each endpoint's."""
     app.config["SWAGGER"] = swagger_config()
-    Swagger(app, template=build_document(app))
+    Swagger(app, template=build_document(app, scopes))
     # Browsers may keep Swagger UI's files (the only static files) for an hour; all else is no-store.
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = ASSETS_MAX_AGE

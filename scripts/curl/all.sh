@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(dirname "$0")
 
-for script in health users payments errors; do
+for script in health users payments errors access; do
   printf '\n\n########## %s.sh ##########\n' "$script"
   bash "$here/$script.sh"
 done

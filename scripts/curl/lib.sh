@@ -12,6 +12,10 @@
 #   expect DESCRIPTION ACTUAL EXPECTED   stops the script unless ACTUAL equals EXPECTED
 #   expect_no_cvc       stops the script if the last response mentions card_cvc
 #
+# Every request sends `Authorization: Bearer $API_KEY`; set API_KEY to a key from
+# `flask --app app create-api-key --name curl` (the first one is shown by `make run`). The printed
+# commands show "$API_KEY", never the key. NO_AUTH=1 before a `request` sends it without the key.
+#
 # Needs only bash, curl and python3 (PYTHON=/path/to/python picks another interpreter).
 
 BASE_URL=${BASE_URL:-http://localhost:8080}
@@ -44,6 +48,11 @@ request() {
 
   local shown="curl -X $method '$url'"
   local args=(--silent --show-error --max-time 30 -X "$method" -o "$_CURL_DIR/body" -D "$_CURL_DIR/headers" -w '%{http_code}')
+  if [ -z "${NO_AUTH-}" ]; then
+    [ -n "${API_KEY-}" ] || fail "API_KEY is not set. Make a key with: flask --app app create-api-key --name curl, then export API_KEY=<the key>."
+    args+=(-H "Authorization: Bearer $API_KEY")
+    shown="$shown -H \"Authorization: Bearer \$API_KEY\""
+  fi
   if [ -n "$body" ]; then
     args+=(-H "Content-Type: $content_type" --data-binary "$body")
     shown="$shown -H 'Content-Type: $content_type' -d '$body'"
@@ -65,7 +74,7 @@ _show_response() {
   local colour=$_GREEN name value
   case $STATUS in 2*) ;; *) colour=$_RED ;; esac
   printf '%sHTTP %s%s\n' "$colour" "$STATUS" "$_OFF"
-  for name in Content-Type Location Link Idempotent-Replayed Allow; do
+  for name in Content-Type Location Link Idempotent-Replayed Allow WWW-Authenticate; do
     value=$(header "$name")
     if [ -n "$value" ]; then printf '%s: %s\n' "$name" "$value"; fi
   done
