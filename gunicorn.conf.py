@@ -54,11 +54,17 @@ def listening_url(server) -> str:
     return f"unix:{addresses[0]}"
 
 
+KEY_HINT = (
+    "Every request but /health and /apidocs needs an API key: the first one is printed above on a new"
+    " database; make another with: flask --app app create-api-key --name NAME"
+)
+
+
 def ready_line(url: str) -> str:
     """Return the line that tells the user where the API and its Swagger UI are, once it is ready."""
     return f"Payments API ready: {url} (Swagger UI: {url}/apidocs)"
 
 
 def when_ready(server):
-    """Print one plain line with the API's URL, once gunicorn listens (its own lines are log records)."""
-    print(ready_line(listening_url(server)), flush=True)
+    """Print where the API is and how to get a key, once gunicorn listens (its own lines are log records)."""
+    print(ready_line(listening_url(server)), KEY_HINT, sep="\n", flush=True)

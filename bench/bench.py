@@ -22,7 +22,9 @@ import mysql.connector
 from bench import explain, load_data, profile, report, roundtrips, servers, wrk
 from config import Config
 from db import connection_settings, init_db
+from services import api_keys
 from utils.crypto_utils import generate_key
+from utils.formatting import utc_now
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -153,12 +155,14 @@ class Benchmark:
             "CARD_NUMBER_KEYS": "1:" + generate_key(),
             "CARD_CVC_KEYS": "1:" + generate_key(),
             "CARD_FINGERPRINT_KEY": generate_key(),
+            "JWT_SIGNING_KEYS": "1:" + generate_key(),
         }
         base = {name: getattr(Config, name) for name in dir(Config) if name.isupper()}
         self.settings = {**base, **self.keys, "DB_NAME": plan.db_name}
         self.servers: list[servers.Server] = []
         self.reference: servers.Server | None = None
         self.db_created = False
+        self.auth: dict[str, str] = {}
         self.put_next = plan.pending_low
         self.figures: dict = {"plan": asdict(plan), "timings": {}}
 
@@ -188,10 +192,21 @@ class Benchmark:
                 cursor.execute(f"DROP DATABASE `{self.plan.db_name}`")
             init_db(self.settings)
             self.db_created = True
+            self.make_api_key()
             cursor.execute(f"CREATE TABLE `{self.plan.db_name}`.{MARKER_TABLE} (created_at DATETIME NOT NULL)")
             cursor.execute(f"INSERT INTO `{self.plan.db_name}`.{MARKER_TABLE} VALUES (UTC_TIMESTAMP())")
         finally:
             cnx.close()
+
+    def make_api_key(self) -> None:
+        """Make the API key every request of the run carries, with every scope."""
+        cnx = mysql.connector.connect(**connection_settings(self.settings))
+        try:
+            key = api_keys.create_key(cnx.cursor(), "benchmark", api_keys.SCOPES, None, utc_now())
+        finally:
+            cnx.close()
+        self.auth = {"Authorization": f"Bearer {key}"}
+        wrk.HEADERS.update(self.auth)
 
     def drop_database(self) -> None:
         """Drop the benchmark database (it holds only generated data), unless KEEP_DB=1."""
@@ -421,7 +436,7 @@ class Benchmark:
             },
             "put": lambda n: {"path": f"/payments/{first_put + n}", "method": "PUT", "json": {"status": "completed"}},
         }
-        self.figures["round_trips"] = roundtrips.measure(create_app(config), requests)
+        self.figures["round_trips"] = roundtrips.measure(create_app(config), requests, self.auth)
         self.figures["round_trip_costs"] = roundtrips.costs(self.settings)
         self.figures["table_sizes"] = {
             name: {"rows": rows, "mib": size / 2**20}
@@ -443,6 +458,7 @@ class Benchmark:
             }
         ).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": f"bench-{self.started:%Y%m%d%H%M%S}"}
+        headers.update(self.auth)
         request = urllib.request.Request(api.base_url + "/payments", data=body, headers=headers, method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()

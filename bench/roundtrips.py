@@ -50,21 +50,26 @@ def _counted(method, name: str, counter: Counter):
     return wrapper
 
 
-def measure(app, requests: dict[str, Callable[[int], dict]], repeats: int = 20) -> dict[str, dict]:
+def _with_headers(request: dict, headers: dict) -> dict:
+    """Return a request's keyword arguments with more headers."""
+    return {**request, "headers": {**headers, **request.get("headers", {})}}
+
+
+def measure(app, requests: dict[str, Callable[[int], dict]], headers: dict, repeats: int = 20) -> dict[str, dict]:
     """Return, per endpoint, the mean count of each round trip per request (after one warm-up request).
 
     `requests` maps a name to a function of the attempt number (0 is the warm-up) that returns the
-    keyword arguments of `client.open`: path, method, json, headers.
+    keyword arguments of `client.open`: path, method, json, headers. Every request also sends `headers`.
     """
     client = app.test_client()
     results = {}
     for key, make in requests.items():
-        client.open(**make(0))  # warm-up: the pool opens its connections
+        client.open(**_with_headers(make(0), headers))  # warm-up: the pool opens its connections
         counter: Counter = Counter()
         statuses: Counter = Counter()
         with counting(counter):
             for attempt in range(1, repeats + 1):
-                statuses[client.open(**make(attempt)).status_code] += 1
+                statuses[client.open(**_with_headers(make(attempt), headers)).status_code] += 1
         results[key] = {name: counter[name] / repeats for name in COUNTED if counter[name]}
         results[key]["total"] = sum(counter.values()) / repeats
         results[key]["statuses"] = dict(statuses)

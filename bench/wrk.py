@@ -9,6 +9,8 @@ from pathlib import Path
 LUA = Path(__file__).with_name("lua")
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 _PERCENTILE = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$")
+# Headers every request carries (the benchmark's API key), as wrk's -H; the Lua scripts keep them.
+HEADERS: dict[str, str] = {}
 _SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
@@ -72,6 +74,8 @@ def parse(label: str, text: str) -> Result:
 def command(base_url: str, load: Load, duration: float, connections: int, threads: int) -> list[str]:
     """Return the wrk command line for a load."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
+    for name, value in HEADERS.items():
+        cmd += ["-H", f"{name}: {value}"]
     if load.script:
         return [*cmd, "-s", str(LUA / load.script), base_url + load.path, "--", *map(str, load.args)]
     return [*cmd, base_url + load.path]

@@ -87,10 +87,10 @@ def authorize() -> None:
 
 def authenticate(header: str | None) -> Caller:
     """Return the caller a bearer credential names, or raise Unauthorized (one answer whatever the reason)."""
-    scheme, _, credential = (header or "").partition(" ")
-    if scheme.lower() != "bearer":
-        raise Unauthorized(credential_sent=False)
+    scheme, _, credential = (header or "").strip().partition(" ")
     credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        raise Unauthorized(credential_sent=False)
     if credential.startswith(api_keys.KEY_PREFIX):
         return _api_key_caller(credential)
     return _token_caller(credential)

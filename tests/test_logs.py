@@ -5,9 +5,13 @@ import logging
 import re
 from types import SimpleNamespace
 
+import mysql.connector
+
 from app import create_app
+from db import connection_settings
+from services import access
 from tests import api
-from tests.conftest import SuiteConfig, card_payment, unique_email
+from tests.conftest import SuiteConfig, card_payment, make_api_key, rows_of, unique_email
 
 CARD, CVC = "378282246310005", "7391"
 CARD_DATA = re.compile(r"3782[\s-]*8224[\s-]*6310[\s-]*005|(?<![\w.])7391(?![\w.])")
@@ -67,7 +71,8 @@ def test_no_log_record_at_any_level_holds_card_data(client, caplog):
         assert not CARD_DATA.search(text), record.name
 
 
-def test_an_unexpected_error_is_a_500_problem_logged_once_with_the_request_id(database, caplog):
+def test_an_unexpected_error_is_a_500_problem_logged_once_with_the_request_id(database, caplog, monkeypatch):
+    monkeypatch.setitem(access.ENDPOINT_SCOPES, "boom", "users:read")
     app = create_app(SuiteConfig)
     app.config["PROPAGATE_EXCEPTIONS"] = False
 
@@ -97,3 +102,41 @@ def test_a_request_id_is_stamped_only_while_its_request_runs(client, caplog):
     access = [record for record in caplog.records if record.name == "payments_api.access"]
     assert [record.request_id for record in access] == ["req-inside"]
     assert not hasattr(caplog.records[-1], "request_id")
+
+
+def credentials_in_use(base_url: str, database: dict) -> tuple[list[str], list[str]]:
+    """Use a fresh key and a user token for good and bad requests; return the secrets and every response body."""
+    key = make_api_key(database, name="leak scan")
+    headers = {"Authorization": f"Bearer {key}"}
+    user = api.post(f"{base_url}/users", json={"name": "Leak", "email": unique_email()}, headers=headers).json()
+    minted = api.post(f"{base_url}/users/{user['id']}/tokens", json={"scopes": ["payments:read"]}, headers=headers)
+    token = minted.json()["token"]
+    bodies = []
+    for credential in (key, token, key[:-1] + "x", token[:-2], f"{key} {token}"):
+        for method, url in (("get", "/payments"), ("post", "/payments"), ("get", f"/payments?key={key}")):
+            response = api.request(method, f"{base_url}{url}", headers={"Authorization": f"Bearer {credential}"})
+            bodies.append(f"{response.headers}{response.text}")
+    bodies.append(api.get(f"{base_url}/payments", headers={"Authorization": f"Basic {key}"}).text)
+    # A secret is its random part: a key's prefix and a token's header are public.
+    return [key.removeprefix("payapi_sk_")[:40], token.split(".")[2], token.split(".")[1]], bodies
+
+
+def database_text(database: dict) -> str:
+    """Return every row of every table of a database as text."""
+    cnx = mysql.connector.connect(**connection_settings(database))
+    try:
+        listed = rows_of(cnx, "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'")
+        tables = [next(iter(row.values())) for row in listed]
+        return json.dumps({table: rows_of(cnx, f"SELECT * FROM `{table}`") for table in tables}, default=repr)
+    finally:
+        cnx.close()
+
+
+def test_no_api_key_or_token_is_in_the_logs_the_responses_or_the_database(live_server, database):
+    secrets, bodies = credentials_in_use(live_server.url, database)
+    log = live_server.log_file.read_text()
+    stored = database_text(database)
+    for secret in secrets:
+        assert secret not in log
+        assert not [body for body in bodies if secret in body]
+        assert secret not in stored

@@ -20,7 +20,10 @@ def test_the_live_server_says_where_it_listens_and_that_the_api_is_ready(live_se
     port = live_server.url.rsplit(":", 1)[1]
     assert re.search(rf"Listening at: http://127\.0\.0\.1:{port} \([0-9]+\)", output), output
     ready = f"Payments API ready: {live_server.url} (Swagger UI: {live_server.url}/apidocs)"
-    assert ready in output.splitlines(), output
+    lines = output.splitlines()
+    assert ready in lines, output
+    hint = lines[lines.index(ready) + 1]
+    assert "needs an API key" in hint and hint.endswith("flask --app app create-api-key --name NAME")
 
 
 def wait_for_line(log_file: Path, process: subprocess.Popen, marker: str, seconds: float = 30) -> str:

@@ -10,6 +10,9 @@ end
 function init(args)
   users = tonumber(args[1])
   headers = { ["Content-Type"] = "application/json" }
+  for name, value in pairs(wrk.headers) do  -- the -H headers (the API key): wrk.format drops them otherwise
+    headers[name] = value
+  end
   math.randomseed(os.time() * 1000 + wrk.thread:get("id"))
 end
 

@@ -14,6 +14,9 @@ function init(args)
   offset = wrk.thread:get("id")
   sent, overflow = 0, 0
   headers = { ["Content-Type"] = "application/json" }
+  for name, value in pairs(wrk.headers) do  -- the -H headers (the API key): wrk.format drops them otherwise
+    headers[name] = value
+  end
 end
 
 function request()
