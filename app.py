@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 import commands
 import db
 from config import Config, load_keys
-from routes import payment_routes, user_routes
+from routes import event_routes, payment_routes, user_routes
 from services import access, idempotency, key_checks
 from utils.crypto_utils import KeyConfigError
 from utils.errors import PROBLEM_MIMETYPE, ApiError, ServiceUnavailable
@@ -55,6 +55,7 @@ def register_blueprints(app: Flask) -> None:
     """Mount the resources and the health check."""
     app.register_blueprint(user_routes.bp)
     app.register_blueprint(payment_routes.bp)
+    app.register_blueprint(event_routes.bp)
     app.add_url_rule("/health", "health", health)
 
 

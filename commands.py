@@ -8,7 +8,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from db import autocommit, get_db, init_db, transaction
-from models import api_key_model, idempotency_model
+from models import api_key_model, event_model, idempotency_model
 from services import api_keys
 from services.key_rotation import RotationReport, rotate_keys
 from utils.errors import ServerMisconfigured, ServiceUnavailable
@@ -163,6 +163,23 @@ def purge_idempotency_keys_command() -> None:
     click.echo(f"Deleted {deleted} expired idempotency records.")
 
 
+@click.command("purge-events")
+@click.option("--older-than", "days", required=True, type=click.IntRange(1, 36500), help="Retention, in days.")
+@with_appcontext
+def purge_events_command(days: int) -> None:
+    """Delete events older than a retention period, in batches; the only way events are ever deleted."""
+    check_card_keys_command_line()
+    before = utc_now() - timedelta(days=days)
+    deleted = 0
+    while True:
+        with autocommit() as cursor:
+            batch = event_model.purge_events(cursor, before)
+        deleted += batch
+        if batch < event_model.PURGE_BATCH:
+            break
+    click.echo(f"Deleted {deleted} events created before {before:%Y-%m-%d %H:%M} UTC.")
+
+
 def init_app(app: Flask) -> None:
     """Register the operational commands."""
     app.cli.add_command(init_db_command)
@@ -171,3 +188,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(revoke_api_key_command)
     app.cli.add_command(rotate_keys_command)
     app.cli.add_command(purge_idempotency_keys_command)
+    app.cli.add_command(purge_events_command)

@@ -269,9 +269,20 @@ def is_transient(error: mysql.connector.Error) -> bool:
 
 
 def schema_statements() -> list[str]:
-    """Return the statements of schema.sql, one string each."""
-    text = "\n".join(line for line in SCHEMA_PATH.read_text().splitlines() if not line.lstrip().startswith("--"))
-    return [statement.strip() for statement in text.split(";") if statement.strip()]
+    """Return the statements of schema.sql, one string each, honouring `DELIMITER` lines as the mysql client does."""
+    statements, current, delimiter = [], [], ";"
+    for line in SCHEMA_PATH.read_text().splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        if line.upper().startswith("DELIMITER "):
+            delimiter = line.split()[1]
+            continue
+        current.append(line)
+        if line.rstrip().endswith(delimiter):
+            statements.append("\n".join(current).rstrip().removesuffix(delimiter).strip())
+            current = []
+    statements.append("\n".join(current).strip())
+    return [statement for statement in statements if statement]
 
 
 def init_db(config: dict) -> None:

@@ -96,3 +96,35 @@ CREATE TABLE IF NOT EXISTS schema_upgrades (
 
 -- Idempotency-Key hashes became keyed (HMAC); plain SHA-256 ones are looked up for 24 hours more.
 INSERT IGNORE INTO schema_upgrades (name, applied_at) VALUES ('keyed-idempotency-hashes', UTC_TIMESTAMP());
+
+-- The history of every payment and user: one row per change, written in the change's transaction.
+-- `data` is the object as the API returned it then (JSON: the card masked, never a CVC); `actor`
+-- the credential that made the change (JSON). Append-only: the triggers below refuse UPDATE, and
+-- DELETE except by `flask --app app purge-events`, which names the cutoff in @events_purge_before.
+CREATE TABLE IF NOT EXISTS events (
+    id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    type        VARCHAR(40)     NOT NULL,
+    object_type VARCHAR(16)     NOT NULL,
+    object_id   BIGINT UNSIGNED NOT NULL,
+    created_at  DATETIME        NOT NULL,
+    actor       VARCHAR(255)    NOT NULL,
+    request_id  VARCHAR(64)     NULL,
+    data        TEXT            NOT NULL,
+    PRIMARY KEY (id),
+    KEY events_object (object_id, id),
+    KEY events_type (type, id),
+    KEY events_created_at (created_at, id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events FOR EACH ROW
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'events are append-only: UPDATE is refused';
+
+DELIMITER $$
+CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events FOR EACH ROW
+BEGIN
+    IF @events_purge_before IS NULL OR OLD.created_at >= @events_purge_before THEN
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT = 'events are append-only: DELETE is refused (purge old ones with flask --app app purge-events)';
+    END IF;
+END$$
+DELIMITER ;

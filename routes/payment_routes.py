@@ -3,11 +3,12 @@
 from flask import Blueprint, current_app, jsonify, url_for
 
 from db import autocommit, transaction
-from models import payment_model
+from models import event_model, payment_model
 from routes.filters import payment_filters
+from schemas.event_schema import dump_event
 from schemas.payment_schema import dump_payment, load_new_payment, load_payment_changes
-from services import access
-from services.idempotency import create_scope, idempotent, remember_response
+from services import access, events
+from services.idempotency import idempotent, remember_response
 from services.payments import new_payment_record, plan_update, statuses_leading_to
 from utils.errors import NotFound, ValidationFailed
 from utils.formatting import utc_now
@@ -39,9 +40,10 @@ def list_payments():
 def create_payment():
     """Create a payment; card number and CVC are encrypted before they are stored."""
     record = new_payment_record(load_new_payment(payment_body()), card_keys())
-    with create_scope() as cursor:
-        payment = payment_model.create_payment(cursor, record, utc_now())
-        response = created(dump_payment(payment), url_for("payments.get_payment", payment_id=payment["id"]))
+    with transaction() as cursor:
+        payment = dump_payment(payment_model.create_payment(cursor, record, utc_now()))
+        events.record(cursor, "payment.created", payment)
+        response = created(payment, url_for("payments.get_payment", payment_id=payment["id"]))
         remember_response(cursor, response)
     return response
 
@@ -94,33 +96,47 @@ def update_payment(payment_id: str):
         refuse_other_users(changes)
         columns = plan_update(payment, changes, card_keys())
         if columns:
-            payment = {**payment, **columns, "updated_at": utc_now()}
+            old_status, payment = payment["status"], {**payment, **columns, "updated_at": utc_now()}
             payment_model.update_payment(cursor, payment_id, columns, payment["updated_at"])
+            events.record(cursor, events.payment_change_type(old_status, payment["status"]), dump_payment(payment))
     return jsonify(dump_payment(payment))
 
 
 def move_status(payment_id: int, target: str) -> dict | None:
     """Make an allowed status change in one conditional UPDATE; return the payment, or None if it did not apply.
 
-    Two round trips instead of the four of a locked read-modify-write. None (unknown payment,
-    same status, a transition the lifecycle refuses) leaves the answer to the locked path.
+    No read before the write, unlike the locked read-modify-write. None (unknown payment, same
+    status, a transition the lifecycle refuses) leaves the answer to the locked path.
     """
     sources = statuses_leading_to(target)
     if not sources:
         return None
-    with autocommit() as cursor:
+    with transaction() as cursor:
         if not payment_model.move_status(cursor, payment_id, target, sources, utc_now(), access.acting_user_id()):
             return None
-        payment = payment_model.get_payment(cursor, payment_id)
-    if payment is None:  # deleted just after the change
-        raise NotFound("No payment has this id.")
+        payment = payment_model.get_payment(cursor, payment_id)  # the UPDATE holds its row lock: it is there
+        events.record(cursor, events.PAYMENT_STATUS_EVENTS[target], dump_payment(payment))
     return payment
 
 
 @bp.delete("/<payment_id>")
 def delete_payment(payment_id: str):
-    """Delete a payment."""
-    with autocommit() as cursor:
-        if not payment_model.delete_payment(cursor, parse_id(payment_id), access.acting_user_id()):
-            raise NotFound("No payment has this id.")
+    """Delete a payment; its history stays."""
+    payment_id = parse_id(payment_id)
+    with transaction() as cursor:
+        payment = visible(payment_model.lock_payment(cursor, payment_id))
+        payment_model.delete_payment(cursor, payment_id)
+        events.record(cursor, "payment.deleted", dump_payment(payment))
     return no_content()
+
+
+@bp.get("/<payment_id>/events")
+def list_payment_events(payment_id: str):
+    """Return the history of one payment, oldest first, still there after the payment is deleted."""
+    payment_id = parse_id(payment_id)
+    limit, after = page_args()
+    with autocommit() as cursor:
+        found = event_model.list_events(cursor, {"object_type": "payment", "object_id": payment_id}, after, limit + 1)
+    if not found and not after:
+        raise NotFound("No payment has this id.")
+    return page_response(found, limit, dump_event, "payments.list_payment_events", payment_id=payment_id)

@@ -8,8 +8,8 @@ from routes.filters import payment_filters
 from schemas.payment_schema import dump_payment
 from schemas.token_schema import load_token_request
 from schemas.user_schema import dump_user, load_new_user, load_user_changes
-from services import access, tokens
-from services.idempotency import create_scope, idempotent, remember_response
+from services import access, events, tokens
+from services.idempotency import idempotent, remember_response
 from utils.errors import InsufficientScope, NotFound
 from utils.formatting import utc_now
 from web.http import created, json_body, no_content, page_args, page_response, parse_id
@@ -39,9 +39,10 @@ def list_users():
 def create_user():
     """Create a user."""
     user = load_new_user(json_body())
-    with create_scope() as cursor:
-        user = user_model.create_user(cursor, user, utc_now())
-        response = created(dump_user(user), url_for("users.get_user", user_id=user["id"]))
+    with transaction() as cursor:
+        user = dump_user(user_model.create_user(cursor, user, utc_now()))
+        events.record(cursor, "user.created", user)
+        response = created(user, url_for("users.get_user", user_id=user["id"]))
         remember_response(cursor, response)
     return response
 
@@ -69,15 +70,20 @@ def update_user(user_id: str):
         if changes:
             user = {**user, **changes, "updated_at": utc_now()}
             user_model.update_user(cursor, user_id, changes, user["updated_at"])
+            events.record(cursor, "user.updated", dump_user(user))
     return jsonify(dump_user(user))
 
 
 @bp.delete("/<user_id>")
 def delete_user(user_id: str):
     """Delete a user who has no payments."""
-    with autocommit() as cursor:
-        if not user_model.delete_user(cursor, parse_id(user_id)):
+    user_id = parse_id(user_id)
+    with transaction() as cursor:
+        user = user_model.get_user(cursor, user_id, for_update=True)
+        if user is None:
             raise NotFound("No user has this id.")
+        user_model.delete_user(cursor, user_id)
+        events.record(cursor, "user.deleted", dump_user(user))
     return no_content()
 
 

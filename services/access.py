@@ -30,6 +30,8 @@ ENDPOINT_SCOPES = {
     "payments.get_payment": "payments:read",
     "payments.update_payment": "payments:write",
     "payments.delete_payment": "payments:write",
+    "payments.list_payment_events": "events:read",
+    "events.list_events": "events:read",
 }
 # Endpoints a user token may not call even with the scope: they reach beyond its user.
 API_KEY_ONLY = {"users.list_users": "list users", "users.delete_user": "delete its user"}

@@ -12,7 +12,7 @@ from flask import Flask, Response, current_app, g, request
 from mysql.connector import errorcode
 
 import db
-from db import autocommit, close_db, mark_broken, transaction
+from db import autocommit, close_db, mark_broken
 from models import idempotency_model
 from utils.crypto_utils import derive_key, fingerprint_card
 from utils.errors import BadRequest, IdempotencyInFlight, IdempotencyKeyReused, ServiceUnavailable
@@ -45,15 +45,6 @@ def idempotent(view):
         return response
 
     return wrapper
-
-
-def create_scope():
-    """Return the context a create runs in: a transaction when its response must be remembered.
-
-    Without a key the create is one INSERT, atomic by itself under autocommit; with a key the
-    stored response has to commit together with the row it describes.
-    """
-    return transaction() if "idempotency_claim" in g else autocommit()
 
 
 def remember_response(cursor, response: Response) -> None:

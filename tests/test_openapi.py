@@ -34,6 +34,8 @@ OPERATIONS = {
     ("/payments/{payment_id}", "patch"): {"200", "400", "401", "403", "404", "409", "413", "415", "422", "503"},
     ("/payments/{payment_id}", "delete"): {"204", "401", "403", "404", "503"},
     ("/users/{user_id}/tokens", "post"): {"201", "400", "401", "403", "404", "413", "415", "422", "503"},
+    ("/payments/{payment_id}/events", "get"): {"200", "400", "401", "403", "404", "503"},
+    ("/events", "get"): {"200", "400", "401", "403", "503"},
     ("/health", "get"): {"200", "503"},
 }
 TEST_CARD_NUMBERS = {"4111111111111111"}
@@ -72,7 +74,7 @@ def test_the_document_is_openapi_3_0_with_exactly_the_specified_operations(docum
 def test_every_route_of_the_app_is_documented(app, document):
     documented = {(path, method.upper()) for path, method, _ in operations(document)}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.split(".")[0] in ("users", "payments", "health"):
+        if rule.endpoint.split(".")[0] in ("users", "payments", "events", "health"):
             path = re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 assert (path, method) in documented

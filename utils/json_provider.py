@@ -21,3 +21,8 @@ class OrjsonProvider(DefaultJSONProvider):
         """Return a JSON response for `jsonify`'s arguments."""
         body = orjson.dumps(self._prepare_response_obj(args, kwargs), default=self.default, option=_OPTIONS)
         return self._app.response_class(body + b"\n", mimetype=self.mimetype)
+
+
+def encode(value) -> str:
+    """Return JSON text written exactly as the API's responses write it (times, key order, UTF-8)."""
+    return orjson.dumps(value, option=_OPTIONS).decode()
