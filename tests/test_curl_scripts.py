@@ -14,7 +14,7 @@ from tests.live import ROOT
 
 CURL_DIR = ROOT / "scripts" / "curl"
 # all.sh runs the others once more, on the same database: reruns must pass too.
-WALKTHROUGHS = ("health.sh", "users.sh", "payments.sh", "errors.sh", "access.sh", "all.sh")
+WALKTHROUGHS = ("health.sh", "users.sh", "payments.sh", "errors.sh", "access.sh", "events.sh", "all.sh")
 
 
 def run_script(script: Path, base_url: str, api_key: str | None = None) -> subprocess.CompletedProcess:

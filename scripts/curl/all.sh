@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(dirname "$0")
 
-for script in health users payments errors access; do
+for script in health users payments errors access events; do
   printf '\n\n########## %s.sh ##########\n' "$script"
   bash "$here/$script.sh"
 done
