@@ -82,6 +82,8 @@ def test_the_collection_covers_every_endpoint_and_method():
         "/payments": ("GET", "POST"),
         "/payments/{id}": ("GET", "PUT", "PATCH", "DELETE"),
         "/users/{id}/tokens": ("POST",),
+        "/payments/{id}/events": ("GET",),
+        "/events": ("GET",),
     }.items():
         for method in methods:
             assert (method, path) in seen, f"no request for {method} {path}"
