@@ -17,7 +17,7 @@ from mysql.connector.abstracts import MySQLConnectionAbstract
 from mysql.connector.cursor import MySQLCursorDict
 from mysql.connector.errors import get_mysql_exception
 
-from utils.errors import ServiceUnavailable
+from utils.errors import ServerMisconfigured, ServiceUnavailable
 
 try:  # The C extension's commit() and rollback() raise its own error, not a mysql.connector.Error.
     from _mysql_connector import MySQLInterfaceError
@@ -266,6 +266,20 @@ def is_transient(error: mysql.connector.Error) -> bool:
     return error.errno in TRANSIENT_ERRNOS or isinstance(
         error, mysql.connector.errors.InterfaceError | mysql.connector.errors.OperationalError
     )
+
+
+@contextmanager
+def table_required(table: str) -> Iterator[None]:
+    """Turn a query on a table the database lacks into ServerMisconfigured: its schema needs `init-db`."""
+    try:
+        yield
+    except mysql.connector.errors.ProgrammingError as error:
+        if error.errno != errorcode.ER_NO_SUCH_TABLE:
+            raise
+        raise ServerMisconfigured(
+            f"The table {table} is missing: the database's schema is older than the server."
+            " Run `flask --app app init-db` (`make run` does), which adds it and changes nothing else."
+        ) from error
 
 
 def schema_statements() -> list[str]:

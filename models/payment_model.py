@@ -110,7 +110,7 @@ def move_status(
     conflicting transitions exactly one matches. For a target other than pending only.
     """
     placeholders = ", ".join(["%s"] * len(sources))
-    owned, owner_params = _owned_by(owner)
+    owned, owner_params = ("", ()) if owner is None else (" AND user_id = %s", (owner,))
     # Through the primary key: by payments_status (which matches (status, id) as well), the UPDATE
     # would lock that index entry before waiting for the row, and deadlock with a locked change
     # that holds the row and then moves the entry.
@@ -129,16 +129,10 @@ def _domain_error(error: IntegrityError) -> Exception:
     return error
 
 
-def delete_payment(cursor, payment_id: int, owner: int | None = None) -> bool:
-    """Delete a payment (only if it is `owner`'s, when given); return whether one was deleted."""
-    owned, owner_params = _owned_by(owner)
-    cursor.execute(f"DELETE FROM payments WHERE id = %s{owned}", (payment_id, *owner_params))
+def delete_payment(cursor, payment_id: int) -> bool:
+    """Delete a payment; return whether one was deleted."""
+    cursor.execute("DELETE FROM payments WHERE id = %s", (payment_id,))
     return cursor.rowcount == 1
-
-
-def _owned_by(owner: int | None) -> tuple[str, tuple]:
-    """Return the condition and parameters that limit a statement to one user's payments, if a user is given."""
-    return ("", ()) if owner is None else (" AND user_id = %s", (owner,))
 
 
 def encrypted_batch(cursor, after: int, limit: int) -> list[dict]:

@@ -16,22 +16,32 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 def payment_filters(allowed: tuple[str, ...] = FILTERS) -> dict:
     """Read the payment list filters present in the query string, or raise 400."""
+    return _read_filters({name: _PAYMENT_FILTER_PARSERS[name] for name in allowed})
+
+
+def event_filters() -> dict:
+    """Read the event list filters present in the query string, or raise 400."""
+    return _read_filters(_EVENT_FILTER_PARSERS)
+
+
+def _read_filters(parsers: dict) -> dict:
+    """Parse each filter of `parsers` that the query string holds, by its name and text."""
     filters = {}
-    for name in allowed:
+    for name, parse in parsers.items():
         value = request.args.get(name)
         if value is not None:
-            filters[name] = _FILTER_PARSERS[name](value)
+            filters[name] = parse(name, value)
     return filters
 
 
-def _user_id(value: str) -> int:
-    """Parse a user id filter."""
+def _positive_id(name: str, value: str) -> int:
+    """Parse an id filter: a positive integer."""
     if not re.fullmatch(r"[1-9][0-9]{0,18}", value, re.ASCII) or int(value) > MAX_ID:
-        raise BadRequest("Query parameter 'user_id' must be a positive integer.")
+        raise BadRequest(f"Query parameter {name!r} must be a positive integer.")
     return int(value)
 
 
-def _status(value: str) -> str:
+def _status(_name: str, value: str) -> str:
     """Parse a status filter (case-insensitive)."""
     status = value.strip().lower()
     if status not in STATUSES:
@@ -39,7 +49,7 @@ def _status(value: str) -> str:
     return status
 
 
-def _card_fingerprint(value: str) -> str:
+def _card_fingerprint(_name: str, value: str) -> str:
     """Parse a card fingerprint filter: 64 hexadecimal digits."""
     fingerprint = value.strip().lower()
     if not _FINGERPRINT.fullmatch(fingerprint):
@@ -47,17 +57,7 @@ def _card_fingerprint(value: str) -> str:
     return fingerprint
 
 
-_FILTER_PARSERS = {"user_id": _user_id, "status": _status, "card_fingerprint": _card_fingerprint}
-
-
-def event_filters() -> dict:
-    """Read the event list filters present in the query string, or raise 400."""
-    filters = {}
-    for name, parse in _EVENT_FILTER_PARSERS.items():
-        value = request.args.get(name)
-        if value is not None:
-            filters[name] = parse(name, value)
-    return filters
+_PAYMENT_FILTER_PARSERS = {"user_id": _positive_id, "status": _status, "card_fingerprint": _card_fingerprint}
 
 
 def link_params(filters: dict) -> dict:
@@ -78,13 +78,6 @@ def _one_of(choices: tuple[str, ...]):
     return parse
 
 
-def _object_id(name: str, value: str) -> int:
-    """Parse an object id filter."""
-    if not re.fullmatch(r"[1-9][0-9]{0,18}", value, re.ASCII) or int(value) > MAX_ID:
-        raise BadRequest(f"Query parameter {name!r} must be a positive integer.")
-    return int(value)
-
-
 def _moment(name: str, value: str) -> datetime:
     """Parse a time filter: ISO 8601, UTC unless it names an offset; returned as naive UTC like the stored times."""
     try:
@@ -101,7 +94,7 @@ def _moment(name: str, value: str) -> datetime:
 _EVENT_FILTER_PARSERS = {
     "type": _one_of(TYPES),
     "object_type": _one_of(OBJECT_TYPES),
-    "object_id": _object_id,
+    "object_id": _positive_id,
     "created_after": _moment,
     "created_before": _moment,
 }

@@ -11,6 +11,7 @@
 # Nothing here creates or drops a database: `flask --app app init-db` creates the app's database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/mariadb_user.sh # server_user
 PATH=$PATH:/usr/sbin:/usr/local/sbin # mariadbd lives in sbin, often not on a user's PATH
 
 PRIVATE_DIR=$PWD/.mariadb
@@ -91,15 +92,6 @@ install_server() {
     "install it (sudo apt-get install mariadb-server; then \`make run\` starts a private MariaDB in" \
     ".mariadb/ on port $PRIVATE_PORT by itself), or point the app at a running MySQL 8 / MariaDB" \
     "10.6+ server by setting DB_HOST, DB_PORT, DB_USER and DB_PASSWORD in .env (see .env.example)."
-}
-
-# The user mariadbd runs as: yourself, or mysql when run as root (mariadbd refuses root),
-# unless mysql cannot reach the checkout (e.g. it lies under /root).
-server_user() {
-  if [ "$(id -u)" != 0 ]; then id -un
-  elif id mysql >/dev/null 2>&1 && runuser -u mysql -- test -x "$PWD" 2>/dev/null; then echo mysql
-  else echo root
-  fi
 }
 
 # Run a command in its own session where setsid exists, so Ctrl-C on `make run` leaves the database up.

@@ -14,6 +14,7 @@
 # GALERA_TIMEOUT (seconds, default 120) bounds each command's wait for the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/mariadb_user.sh # server_user
 PATH=$PATH:/usr/sbin:/usr/local/sbin # mariadbd lives in sbin, often not on a user's PATH
 
 BASE=$PWD/.galera
@@ -56,15 +57,6 @@ install_packages() {
     "(Debian/Ubuntu: sudo apt-get install mariadb-server mariadb-client galera-4 rsync), or run" \
     "this script as root, which installs them with apt-get, then run scripts/galera.sh start again." \
     "The cluster runs beside any other MariaDB: it uses only 127.0.0.1 ports 3311-3313, 4561-4563, 4571-4573 and 4581-4583."
-}
-
-# The user mariadbd runs as: yourself, or mysql when run as root (mariadbd refuses root),
-# unless mysql cannot reach the checkout (e.g. it lies under /root), as in scripts/ensure_db.sh.
-server_user() {
-  if [ "$(id -u)" != 0 ]; then id -un
-  elif id mysql >/dev/null 2>&1 && runuser -u mysql -- test -x "$PWD" 2>/dev/null; then echo mysql
-  else echo root
-  fi
 }
 
 

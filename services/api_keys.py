@@ -17,11 +17,8 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mysql.connector import errorcode
-from mysql.connector.errors import ProgrammingError
-
+from db import table_required
 from models import api_key_model
-from utils.errors import ServerMisconfigured
 
 KEY_PREFIX = "payapi_sk_"
 SCOPES = (
@@ -106,16 +103,8 @@ def store_key(cursor, key: str, name: str, scopes: tuple[str, ...], expires_in_d
 
 def _find_by_hash(cursor_factory, key_hash: bytes) -> dict | None:
     """Return the record of the key with this hash; a database without the table needs `init-db` first."""
-    try:
-        with cursor_factory() as cursor:
-            return api_key_model.find_by_hash(cursor, key_hash)
-    except ProgrammingError as error:
-        if error.errno != errorcode.ER_NO_SUCH_TABLE:
-            raise
-        raise ServerMisconfigured(
-            "The table api_keys is missing: the database's schema is older than the server."
-            " Run `flask --app app init-db` (`make run` does), which adds it and changes nothing else."
-        ) from error
+    with table_required("api_keys"), cursor_factory() as cursor:
+        return api_key_model.find_by_hash(cursor, key_hash)
 
 
 class KeyCache:

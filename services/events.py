@@ -5,8 +5,6 @@ event holds the object as the API returned it at that moment (the card masked, n
 credential that made the change (its actor) and the request id.
 """
 
-import json
-
 from models import event_model
 from services import access
 from utils.formatting import utc_now
@@ -40,7 +38,7 @@ def record(cursor, event_type: str, data: dict) -> None:
             "object_type": event_type.partition(".")[0],
             "object_id": data["id"],
             "created_at": utc_now(),
-            "actor": json.dumps(access.current_caller().actor(), separators=(",", ":")),
+            "actor": encode(access.current_caller().actor()),
             "request_id": current_request_id(),
             "data": encode(data),
         },

@@ -4,8 +4,6 @@ import hmac
 import logging
 
 from flask import Flask, current_app
-from mysql.connector import errorcode
-from mysql.connector.errors import ProgrammingError
 
 import db
 from models import key_check_model, payment_model
@@ -104,15 +102,8 @@ def _refuse_keys_the_data_disproves(cursor, keys: dict, new_keys: set) -> None:
 
 def _stored_checks(cursor) -> dict[tuple[str, int], bytes]:
     """Return the recorded check values; a database without their table needs `init-db` first."""
-    try:
+    with db.table_required("card_key_checks"):
         return key_check_model.stored_checks(cursor)
-    except ProgrammingError as error:
-        if error.errno != errorcode.ER_NO_SUCH_TABLE:
-            raise
-        raise ServerMisconfigured(
-            "The table card_key_checks is missing: the database's schema is older than the server."
-            " Run `flask --app app init-db` (`make run` does), which adds it and changes nothing else."
-        ) from error
 
 
 def _refuse_mismatches(checks: dict, stored: dict) -> None:
