@@ -9,8 +9,8 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: init-db ## Serve the API with gunicorn on http://localhost:8080 (Swagger UI at /apidocs)
-	exec $(VENV)/bin/gunicorn -c gunicorn.conf.py "app:create_app()"
+run: init-db ## Serve the API on http://localhost:8080 (Swagger UI at /apidocs) and deliver its webhooks
+	exec $(VENV)/bin/honcho start --port "$${PORT:-8080}" # the Procfile's processes, stopped together
 
 dev: init-db ## Serve the API with Flask's development server on port 8080
 	exec $(VENV)/bin/python app.py

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 import commands
 import db
 from config import Config, load_keys
-from routes import event_routes, payment_routes, user_routes
+from routes import event_routes, payment_routes, user_routes, webhook_routes
 from services import access, idempotency, key_checks
 from utils.crypto_utils import KeyConfigError
 from utils.errors import PROBLEM_MIMETYPE, ApiError, ServiceUnavailable
@@ -48,6 +48,7 @@ def register_keys(app: Flask) -> None:
     except KeyConfigError as error:
         raise SystemExit(f"Cannot start the Payments API: {error}") from None
     app.extensions["jwt_keys"] = keys.pop("jwt")
+    app.extensions["webhook_secret_keys"] = keys.pop("webhook_secret")
     app.extensions["card_keys"] = keys
 
 
@@ -56,6 +57,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(user_routes.bp)
     app.register_blueprint(payment_routes.bp)
     app.register_blueprint(event_routes.bp)
+    app.register_blueprint(webhook_routes.bp)
     app.add_url_rule("/health", "health", health)
 
 

@@ -1,5 +1,6 @@
-"""Operational CLI commands: `flask --app app init-db`, the API key commands, `rotate-keys`, purges."""
+"""Operational CLI commands: `init-db`, the API key commands, `rotate-keys`, purges, the webhook worker."""
 
+import signal
 from datetime import timedelta
 
 import click
@@ -11,6 +12,7 @@ from db import autocommit, get_db, init_db, transaction
 from models import api_key_model, event_model, idempotency_model
 from services import api_keys
 from services.key_rotation import RotationReport, rotate_keys
+from services.webhook_delivery import DeliveryWorker
 from utils.errors import ServerMisconfigured, ServiceUnavailable
 from utils.formatting import utc_now
 
@@ -167,17 +169,29 @@ def purge_idempotency_keys_command() -> None:
 @click.option("--older-than", "days", required=True, type=click.IntRange(1, 36500), help="Retention, in days.")
 @with_appcontext
 def purge_events_command(days: int) -> None:
-    """Delete events older than a retention period, in batches; the only way events are ever deleted."""
+    """Delete events older than a retention period, with their webhook deliveries; the only way events go."""
     check_card_keys_command_line()
     before = utc_now() - timedelta(days=days)
     deleted = 0
     while True:
-        with autocommit() as cursor:
+        with transaction() as cursor:
             batch = event_model.purge_events(cursor, before)
         deleted += batch
         if batch < event_model.PURGE_BATCH:
             break
     click.echo(f"Deleted {deleted} events created before {before:%Y-%m-%d %H:%M} UTC.")
+
+
+@click.command("deliver-webhooks")
+@with_appcontext
+def deliver_webhooks_command() -> None:
+    """Send the webhooks that are due, until SIGTERM or Ctrl-C; run as many workers as you like, on any hosts."""
+    worker = DeliveryWorker(current_app.config, current_app.extensions["webhook_secret_keys"])
+    # On either signal the worker finishes and records what it is sending, then returns.
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    click.echo(f"Webhook worker {worker.name} delivering; stop it with SIGTERM or Ctrl-C.", err=True)
+    worker.run()
 
 
 def init_app(app: Flask) -> None:
@@ -189,3 +203,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(rotate_keys_command)
     app.cli.add_command(purge_idempotency_keys_command)
     app.cli.add_command(purge_events_command)
+    app.cli.add_command(deliver_webhooks_command)

@@ -25,6 +25,19 @@ def _number(name: str, default: float, low: float, high: float, kind: type = int
     return value
 
 
+def _flag(name: str) -> bool:
+    """Read a yes/no variable (true/false, yes/no, 1/0; unset is no); stop with a clear message otherwise."""
+    text = (os.environ.get(name) or "false").strip().lower()
+    if text not in ("true", "yes", "1", "false", "no", "0"):
+        raise SystemExit(f"Cannot start the Payments API: {name} must be true or false, not {text!r}.")
+    return text in ("true", "yes", "1")
+
+
+def _names(name: str) -> frozenset[str]:
+    """Read a comma-separated list of host names or addresses, lower-cased."""
+    return frozenset(item.strip().lower() for item in (os.environ.get(name) or "").split(",") if item.strip())
+
+
 def _log_level() -> str:
     """Read LOG_LEVEL, one of the standard level names; stop with a clear message otherwise."""
     level = (os.environ.get("LOG_LEVEL") or "INFO").strip().upper()
@@ -53,6 +66,17 @@ class Config:
     CARD_CVC_KEYS = os.environ.get("CARD_CVC_KEYS")
     CARD_FINGERPRINT_KEY = os.environ.get("CARD_FINGERPRINT_KEY")
     JWT_SIGNING_KEYS = os.environ.get("JWT_SIGNING_KEYS")
+    WEBHOOK_SECRET_KEYS = os.environ.get("WEBHOOK_SECRET_KEYS")
+
+    # Webhook URLs must be https and reach a public address, unless these allow otherwise.
+    WEBHOOK_ALLOW_HTTP = _flag("WEBHOOK_ALLOW_HTTP")
+    WEBHOOK_ALLOWED_HOSTS = _names("WEBHOOK_ALLOWED_HOSTS")
+    WEBHOOK_TIMEOUT_SECONDS = _number("WEBHOOK_TIMEOUT_SECONDS", 10, 1, 60, float)
+    # Multiplies the retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); tests make it tiny.
+    WEBHOOK_RETRY_SCALE = _number("WEBHOOK_RETRY_SCALE", 1, 0.0001, 100, float)
+    WEBHOOK_DISABLE_AFTER_DAYS = _number("WEBHOOK_DISABLE_AFTER_DAYS", 5, 0.00001, 365, float)
+    WEBHOOK_POLL_SECONDS = _number("WEBHOOK_POLL_SECONDS", 0.2, 0.01, 60, float)
+    WEBHOOK_WORKER_THREADS = _number("WEBHOOK_WORKER_THREADS", 4, 1, 64)
 
     IDEMPOTENCY_TTL_SECONDS = 24 * 3600
     # A key still in flight after this long belongs to a request that died (gunicorn's timeout is 30 s).
@@ -69,6 +93,13 @@ class TestConfig(Config):
     CARD_CVC_KEYS = "1:" + generate_key()
     CARD_FINGERPRINT_KEY = generate_key()
     JWT_SIGNING_KEYS = "1:" + generate_key()
+    WEBHOOK_SECRET_KEYS = "1:" + generate_key()
+    # The tests' receivers listen on loopback, over plain HTTP, and retries come in milliseconds.
+    WEBHOOK_ALLOW_HTTP = True
+    WEBHOOK_ALLOWED_HOSTS = frozenset({"127.0.0.1"})
+    WEBHOOK_RETRY_SCALE = 0.0005
+    WEBHOOK_TIMEOUT_SECONDS = 2
+    WEBHOOK_POLL_SECONDS = 0.05
 
 
 def load_keys(config: dict) -> dict:
@@ -78,10 +109,13 @@ def load_keys(config: dict) -> dict:
         "card_cvc": parse_keyring("CARD_CVC_KEYS", config.get("CARD_CVC_KEYS")),
         "fingerprint": parse_key("CARD_FINGERPRINT_KEY", config.get("CARD_FINGERPRINT_KEY")),
         "jwt": parse_keyring("JWT_SIGNING_KEYS", config.get("JWT_SIGNING_KEYS")),
+        "webhook_secret": parse_keyring("WEBHOOK_SECRET_KEYS", config.get("WEBHOOK_SECRET_KEYS")),
     }
-    groups = [set(keys[name].keys.values()) for name in ("card_number", "card_cvc", "jwt")] + [{keys["fingerprint"]}]
+    rings = ("card_number", "card_cvc", "jwt", "webhook_secret")
+    groups = [set(keys[name].keys.values()) for name in rings] + [{keys["fingerprint"]}]
     if sum(map(len, groups)) != len(set().union(*groups)):
         raise KeyConfigError(
-            "CARD_NUMBER_KEYS, CARD_CVC_KEYS, CARD_FINGERPRINT_KEY and JWT_SIGNING_KEYS must all be different keys."
+            "CARD_NUMBER_KEYS, CARD_CVC_KEYS, CARD_FINGERPRINT_KEY, JWT_SIGNING_KEYS and WEBHOOK_SECRET_KEYS"
+            " must all be different keys."
         )
     return keys

@@ -128,3 +128,66 @@ BEGIN
     END IF;
 END$$
 DELIMITER ;
+
+-- Where webhooks go. `secret` (and `previous_secret`, still signed with until it expires after a
+-- rotation) is AES-256-GCM under WEBHOOK_SECRET_KEYS, since the worker reads it back to sign.
+-- `event_types` is comma-separated, or `*` for every type. `failing_since` is when deliveries to
+-- the endpoint started failing without a success since; past WEBHOOK_DISABLE_AFTER_DAYS the
+-- worker disables it.
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    id                          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    url                         VARCHAR(2048)   NOT NULL,
+    description                 VARCHAR(255)    NULL,
+    event_types                 VARCHAR(1024)   NOT NULL,
+    enabled                     TINYINT(1)      NOT NULL,
+    disabled_reason             VARCHAR(255)    NULL,
+    secret                      VARBINARY(128)  NOT NULL,
+    previous_secret             VARBINARY(128)  NULL,
+    previous_secret_expires_at  DATETIME        NULL,
+    failing_since               DATETIME        NULL,
+    created_at                  DATETIME        NOT NULL,
+    updated_at                  DATETIME        NOT NULL,
+    PRIMARY KEY (id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- The transactional outbox: one row per event and endpoint, written by the trigger below in the
+-- event's own transaction, so a delivery exists exactly when its change committed. The worker
+-- claims due rows with FOR UPDATE SKIP LOCKED and leases them by moving `next_attempt_at` past the
+-- lease (`leased_by` says who); a worker that dies leaves the row due again when the lease ends.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id               BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    event_id         BIGINT UNSIGNED NOT NULL,
+    endpoint_id      BIGINT UNSIGNED NOT NULL,
+    status           VARCHAR(16)     NOT NULL,
+    attempts         INT UNSIGNED    NOT NULL DEFAULT 0,
+    next_attempt_at  DATETIME(3)     NOT NULL,
+    leased_by        VARCHAR(64)     NULL,
+    created_at       DATETIME(3)     NOT NULL,
+    finished_at      DATETIME(3)     NULL,
+    PRIMARY KEY (id),
+    KEY webhook_deliveries_due (status, next_attempt_at),
+    KEY webhook_deliveries_endpoint (endpoint_id, id),
+    KEY webhook_deliveries_event (event_id, endpoint_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- Every attempt to send a delivery: when, the response's status code (NULL when none came) and
+-- what went wrong, in words that never quote the response body.
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    id            BIGINT UNSIGNED   NOT NULL AUTO_INCREMENT,
+    delivery_id   BIGINT UNSIGNED   NOT NULL,
+    attempted_at  DATETIME(3)       NOT NULL,
+    status_code   SMALLINT UNSIGNED NULL,
+    error         VARCHAR(255)      NULL,
+    duration_ms   INT UNSIGNED      NOT NULL,
+    PRIMARY KEY (id),
+    KEY webhook_attempts_delivery (delivery_id, id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+-- Fan an event out to every enabled endpoint subscribed to its type, in the event's transaction
+-- and with no round trip of its own. Pings go only to the endpoint they test (written by the API).
+CREATE TRIGGER IF NOT EXISTS events_queue_webhooks AFTER INSERT ON events FOR EACH ROW
+    INSERT INTO webhook_deliveries (event_id, endpoint_id, status, next_attempt_at, created_at)
+    SELECT NEW.id, webhook_endpoints.id, 'pending', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3)
+    FROM webhook_endpoints
+    WHERE NEW.type <> 'ping' AND webhook_endpoints.enabled = 1
+      AND (webhook_endpoints.event_types = '*' OR FIND_IN_SET(NEW.type, webhook_endpoints.event_types) > 0);

@@ -156,6 +156,7 @@ class Benchmark:
             "CARD_CVC_KEYS": "1:" + generate_key(),
             "CARD_FINGERPRINT_KEY": generate_key(),
             "JWT_SIGNING_KEYS": "1:" + generate_key(),
+            "WEBHOOK_SECRET_KEYS": "1:" + generate_key(),
         }
         base = {name: getattr(Config, name) for name in dir(Config) if name.isupper()}
         self.settings = {**base, **self.keys, "DB_NAME": plan.db_name}

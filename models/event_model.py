@@ -28,6 +28,12 @@ def insert_event(cursor, event: dict) -> int:
     return cursor.lastrowid
 
 
+def event_exists(cursor, event_id: int) -> bool:
+    """Return whether an event with this id exists."""
+    cursor.execute("SELECT id FROM events WHERE id = %s", (event_id,))
+    return bool(cursor.fetchall())
+
+
 def list_events(cursor, filters: dict, after: int, limit: int) -> list[dict]:
     """Return up to `limit` events matching `filters` with ids above `after`, in id order."""
     conditions = [FILTER_CONDITIONS[name] for name in FILTER_CONDITIONS if name in filters]
@@ -38,14 +44,26 @@ def list_events(cursor, filters: dict, after: int, limit: int) -> list[dict]:
 
 
 def purge_events(cursor, before: datetime) -> int:
-    """Delete one batch of events created before `before`; return how many went.
+    """Delete one batch of events created before `before`, with their webhook deliveries; return how many went.
 
-    The delete trigger lets a row go only when the session names a cutoff after it, so a stray
-    DELETE elsewhere is still refused.
+    Run it in a transaction, so an event and its deliveries go together. The delete trigger lets
+    a row go only when the session names a cutoff after it, so a stray DELETE elsewhere is still
+    refused.
     """
+    cursor.execute("SELECT id FROM events WHERE created_at < %s ORDER BY id LIMIT %s FOR UPDATE", (before, PURGE_BATCH))
+    ids = [row["id"] for row in cursor.fetchall()]
+    if not ids:
+        return 0
+    marks = ", ".join(["%s"] * len(ids))
+    cursor.execute(
+        "DELETE webhook_attempts FROM webhook_attempts JOIN webhook_deliveries"
+        f" ON webhook_deliveries.id = webhook_attempts.delivery_id WHERE webhook_deliveries.event_id IN ({marks})",
+        ids,
+    )
+    cursor.execute(f"DELETE FROM webhook_deliveries WHERE event_id IN ({marks})", ids)
     cursor.execute("SET @events_purge_before = %s", (before,))
     try:
-        cursor.execute("DELETE FROM events WHERE created_at < %s ORDER BY id LIMIT %s", (before, PURGE_BATCH))
+        cursor.execute(f"DELETE FROM events WHERE id IN ({marks})", ids)
         return cursor.rowcount
     finally:
         cursor.execute("SET @events_purge_before = NULL")

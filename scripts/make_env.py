@@ -36,7 +36,13 @@ def card_keys() -> dict[str, str]:
 
 def added_keys() -> dict[str, tuple[str, str]]:
     """Return fresh keys that an existing .env gets when it lacks them: variable -> (value, what it is for)."""
-    return {"JWT_SIGNING_KEYS": (f"1:{new_key()}", "signs user tokens (JWT); version:key pairs, the highest signs")}
+    return {
+        "JWT_SIGNING_KEYS": (f"1:{new_key()}", "signs user tokens (JWT); version:key pairs, the highest signs"),
+        "WEBHOOK_SECRET_KEYS": (
+            f"1:{new_key()}",
+            "encrypts webhook signing secrets; version:key pairs like the card keys",
+        ),
+    }
 
 
 def today() -> str:

@@ -44,7 +44,7 @@ NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
 COLLECTION = ROOT / "postman" / "payments-api.postman_collection.json"
 ENVIRONMENT = ROOT / "postman" / "local.postman_environment.json"
 CREATE_USER_REQUEST = "Create a user (the seed's sample)"
-KEY_NAMES = ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY", "JWT_SIGNING_KEYS")
+KEY_NAMES = ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY", "JWT_SIGNING_KEYS", "WEBHOOK_SECRET_KEYS")
 DB_NAMES = ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME")
 
 

@@ -32,6 +32,15 @@ ENDPOINT_SCOPES = {
     "payments.delete_payment": "payments:write",
     "payments.list_payment_events": "events:read",
     "events.list_events": "events:read",
+    "events.redeliver_event": "webhooks:manage",
+    "webhooks.create_endpoint": "webhooks:manage",
+    "webhooks.list_endpoints": "webhooks:manage",
+    "webhooks.get_endpoint": "webhooks:manage",
+    "webhooks.update_endpoint": "webhooks:manage",
+    "webhooks.delete_endpoint": "webhooks:manage",
+    "webhooks.rotate_secret": "webhooks:manage",
+    "webhooks.list_deliveries": "webhooks:manage",
+    "webhooks.send_test": "webhooks:manage",
 }
 # Endpoints a user token may not call even with the scope: they reach beyond its user.
 API_KEY_ONLY = {"users.list_users": "list users", "users.delete_user": "delete its user"}

@@ -17,7 +17,8 @@ PAYMENT_STATUS_EVENTS = {
     "cancelled": "payment.cancelled",
     "refunded": "payment.refunded",
 }
-TYPES = (
+# The types of changes, which webhook endpoints subscribe to.
+SUBSCRIBABLE_TYPES = (
     "payment.created",
     "payment.updated",
     *PAYMENT_STATUS_EVENTS.values(),
@@ -26,16 +27,32 @@ TYPES = (
     "user.updated",
     "user.deleted",
 )
-OBJECT_TYPES = ("payment", "user")
+# A ping is sent only to the endpoint it tests (POST /webhook-endpoints/<id>/test).
+PING = "ping"
+TYPES = (*SUBSCRIBABLE_TYPES, PING)
+OBJECT_TYPES = ("payment", "user", "webhook_endpoint")
 
 
-def record(cursor, event_type: str, data: dict) -> None:
-    """Write the event of a change made in the cursor's transaction; `data` is the object as the API returns it."""
-    event_model.insert_event(
+def record(cursor, event_type: str, data: dict) -> int:
+    """Write the event of a change made in the cursor's transaction; `data` is the object as the API returns it.
+
+    The database queues its webhook deliveries in the same statement (a trigger on events).
+    """
+    return _insert(cursor, event_type, event_type.partition(".")[0], data)
+
+
+def record_ping(cursor, endpoint_id: int) -> int:
+    """Write a ping event for one webhook endpoint; return its id."""
+    return _insert(cursor, PING, "webhook_endpoint", {"id": endpoint_id, "message": "A test of this endpoint."})
+
+
+def _insert(cursor, event_type: str, object_type: str, data: dict) -> int:
+    """Insert one event with the caller and request id of the current request; return its id."""
+    return event_model.insert_event(
         cursor,
         {
             "type": event_type,
-            "object_type": event_type.partition(".")[0],
+            "object_type": object_type,
             "object_id": data["id"],
             "created_at": utc_now(),
             "actor": encode(access.current_caller().actor()),

@@ -138,6 +138,17 @@ def sql(database):
     cnx.close()
 
 
+@pytest.fixture
+def no_webhook_endpoints(sql):
+    """Delete every webhook endpoint, delivery and attempt before and after the test."""
+    clear = ("DELETE FROM webhook_attempts", "DELETE FROM webhook_deliveries", "DELETE FROM webhook_endpoints")
+    for statement in clear:
+        sql(statement)
+    yield
+    for statement in clear:
+        sql(statement)
+
+
 WELL_KNOWN_TEST_CARDS = {"4111111111111111", "5555555555554444"}
 
 

@@ -33,8 +33,17 @@ def free_port() -> int:
 def server_environment(settings: dict, port: int) -> dict:
     """Return the environment that points a server process at the settings' database and keys."""
     names = ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME")
-    names += ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY", "JWT_SIGNING_KEYS")
-    return {**os.environ, **{name: str(settings[name]) for name in names}, "PORT": str(port), "WEB_CONCURRENCY": "2"}
+    names += ("CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY", "JWT_SIGNING_KEYS", "WEBHOOK_SECRET_KEYS")
+    names += tuple(name for name in settings if name.startswith("WEBHOOK_") and name != "WEBHOOK_SECRET_KEYS")
+    values = {name: setting_text(settings[name]) for name in names}
+    return {**os.environ, **values, "PORT": str(port), "WEB_CONCURRENCY": "2"}
+
+
+def setting_text(value: object) -> str:
+    """Write a setting as its environment variable holds it (a set of names comma-separated)."""
+    if isinstance(value, frozenset | set):
+        return ",".join(sorted(value))
+    return str(value)
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:

@@ -18,7 +18,7 @@ from tests import api
 from tests.conftest import run_sql
 from utils.cards import CARD_BRANDS, holds_card_number
 
-# SPEC §4: every path and method, and nothing else.
+# SPEC §4, §8 and §9: every path and method, and nothing else.
 OPERATIONS = {
     ("/users", "get"): {"200", "400", "401", "403", "503"},
     ("/users", "post"): {"201", "400", "401", "403", "409", "413", "415", "422", "503"},
@@ -36,6 +36,25 @@ OPERATIONS = {
     ("/users/{user_id}/tokens", "post"): {"201", "400", "401", "403", "404", "413", "415", "422", "503"},
     ("/payments/{payment_id}/events", "get"): {"200", "400", "401", "403", "404", "503"},
     ("/events", "get"): {"200", "400", "401", "403", "503"},
+    ("/events/{event_id}/redeliver", "post"): {"202", "400", "401", "403", "404", "409", "413", "415", "422", "503"},
+    ("/webhook-endpoints", "get"): {"200", "400", "401", "403", "503"},
+    ("/webhook-endpoints", "post"): {"201", "400", "401", "403", "413", "415", "422", "503"},
+    ("/webhook-endpoints/{endpoint_id}", "get"): {"200", "401", "403", "404", "503"},
+    ("/webhook-endpoints/{endpoint_id}", "patch"): {"200", "400", "401", "403", "404", "413", "415", "422", "503"},
+    ("/webhook-endpoints/{endpoint_id}", "delete"): {"204", "401", "403", "404", "503"},
+    ("/webhook-endpoints/{endpoint_id}/rotate-secret", "post"): {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "413",
+        "415",
+        "422",
+        "503",
+    },
+    ("/webhook-endpoints/{endpoint_id}/deliveries", "get"): {"200", "400", "401", "403", "404", "503"},
+    ("/webhook-endpoints/{endpoint_id}/test", "post"): {"202", "401", "403", "404", "409", "503"},
     ("/health", "get"): {"200", "503"},
 }
 TEST_CARD_NUMBERS = {"4111111111111111"}
@@ -74,7 +93,7 @@ def test_the_document_is_openapi_3_0_with_exactly_the_specified_operations(docum
 def test_every_route_of_the_app_is_documented(app, document):
     documented = {(path, method.upper()) for path, method, _ in operations(document)}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.split(".")[0] in ("users", "payments", "events", "health"):
+        if rule.endpoint.split(".")[0] in ("users", "payments", "events", "webhooks", "health"):
             path = re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 assert (path, method) in documented

@@ -79,6 +79,20 @@ class InvalidTransition(Conflict):
     slug = "invalid-transition"
 
 
+class EndpointDisabled(Conflict):
+    """A webhook endpoint is disabled, so nothing would be sent to it."""
+
+    slug = "endpoint-disabled"
+    detail = "This webhook endpoint is disabled: enable it (PATCH enabled: true) first."
+
+
+class NothingToRedeliver(Conflict):
+    """An event was never queued for any webhook endpoint, and the request named none."""
+
+    slug = "nothing-to-redeliver"
+    detail = "This event was never sent to a webhook endpoint; name one with endpoint_id."
+
+
 class IdempotencyInFlight(Conflict):
     """A request with the same Idempotency-Key is still being processed."""
 

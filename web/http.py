@@ -57,6 +57,13 @@ def json_body() -> dict:
     return body
 
 
+def optional_json_body() -> dict:
+    """Return the request's JSON object, or an empty one when the request has no body at all."""
+    if not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return {}
+    return json_body()
+
+
 def _body_bytes() -> bytes:
     """Return the request body, refusing one over MAX_CONTENT_LENGTH (413) however it is sent.
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(dirname "$0")
 
-for script in health users payments errors access events; do
+for script in health users payments errors access events webhooks; do
   printf '\n\n########## %s.sh ##########\n' "$script"
   bash "$here/$script.sh"
 done
