@@ -19,7 +19,7 @@ from pathlib import Path
 
 import mysql.connector
 
-from bench import explain, load_data, profile, report, roundtrips, servers, wrk
+from bench import explain, load_data, profile, report, roundtrips, servers, webhook_lag, wrk
 from config import Config
 from db import connection_settings, init_db
 from services import api_keys
@@ -66,6 +66,7 @@ class Plan:
     ceiling_port: int
     db_name: str
     reference_port: int = 8185
+    webhook_seconds: int = 10
 
     @classmethod
     def from_env(cls) -> "Plan":
@@ -92,6 +93,7 @@ class Plan:
             ceiling_port=_env_int("BENCH_CEILING_PORT", 8182),
             reference_port=_env_int("BENCH_REFERENCE_PORT", 8185),
             db_name=os.environ.get("BENCH_DB_NAME") or DB_NAME_PREFIX,
+            webhook_seconds=_env_int("WEBHOOK_SECONDS", 5 if quick else 15),
         )
 
     @property
@@ -118,6 +120,8 @@ class Plan:
 
 
 REFERENCE = "reference"
+# The lag phase's receiver listens on loopback, over plain HTTP.
+LOOPBACK_WEBHOOKS = {"WEBHOOK_ALLOW_HTTP": True, "WEBHOOK_ALLOWED_HOSTS": frozenset({"127.0.0.1"})}
 
 
 def endpoint_loads(plan: Plan) -> dict[str, tuple[str, wrk.Load | None]]:
@@ -159,7 +163,7 @@ class Benchmark:
             "WEBHOOK_SECRET_KEYS": "1:" + generate_key(),
         }
         base = {name: getattr(Config, name) for name in dir(Config) if name.isupper()}
-        self.settings = {**base, **self.keys, "DB_NAME": plan.db_name}
+        self.settings = {**base, **self.keys, "DB_NAME": plan.db_name, **LOOPBACK_WEBHOOKS}
         self.servers: list[servers.Server] = []
         self.reference: servers.Server | None = None
         self.db_created = False
@@ -271,6 +275,7 @@ class Benchmark:
     def server_env(self, workers: int) -> dict:
         """Return the environment gunicorn gets: the configured server, our database and keys."""
         env = {**os.environ, **self.keys, "DB_NAME": self.plan.db_name, "WEB_CONCURRENCY": str(workers)}
+        env |= {"WEBHOOK_ALLOW_HTTP": "true", "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}
         for name in ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD"):
             env[name] = str(self.settings[name])
         return env
@@ -623,6 +628,7 @@ class Benchmark:
             print("bench: profiling each endpoint with py-spy", flush=True)
             self.optional("profile", self.profile_endpoints, api)
         self.verify_writes(put_first)
+        self.optional("webhook lag", self.webhook_lag, api)
         self.optional("round trips", self.count_round_trips)
         self.optional("query plans", self.explain, api)
         self.stop(api)
@@ -636,6 +642,15 @@ class Benchmark:
         target = ROOT / "bench" / ("RESULTS.md" if not plan.quick else "results/RESULTS-quick.md")
         target.write_text(report.render(self.figures, self.loads()))
         print(f"bench: wrote {target.relative_to(ROOT)} ({self.figures['elapsed_s'] / 60:.1f} min)", flush=True)
+
+    def webhook_lag(self, api: servers.Server) -> dict:
+        """Write payments at full speed with a receiver subscribed to every event; record the delivery lag."""
+        print("bench: webhook delivery lag under full-speed writes", flush=True)
+        load = self.loads()["post"][1]
+        self.figures["webhooks"] = webhook_lag.measure(
+            self.settings, api.base_url, self.auth, load, self.plan, self.dir
+        )
+        return self.figures["webhooks"]
 
     def explain(self, api: servers.Server) -> None:
         """Explain the query shapes, with a real Idempotency-Key row in the table."""

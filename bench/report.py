@@ -227,6 +227,25 @@ def writes_section(figures: dict) -> list[str]:
     ]
 
 
+def webhook_section(figures: dict) -> list[str]:
+    """Return the delivery lag of webhooks under full-speed writes."""
+    hooks = figures.get("webhooks")
+    if not hooks:
+        return []
+    arrived = "every one arrived" if hooks["all_arrived"] else f"only {hooks['arrived']:,} arrived"
+    return [
+        "## Webhooks under full-speed writes",
+        "",
+        f"POST /payments at {hooks['writes_per_s']:,.0f}/s ({hooks['write_errors']} errors, p99"
+        f" {hooks['write_p99_ms']:.1f} ms) with a receiver on loopback subscribed to every event and one"
+        f" `deliver-webhooks` worker: {hooks['events']:,} events, {arrived}, {hooks['sent_twice']} sent twice,"
+        f" {hooks['unverified']} with a signature the receiver could not verify. Lag from the delivery's"
+        f" creation (in the write's transaction) to receipt: p50 {hooks['lag_p50_ms']:,.0f} ms,"
+        f" p99 {hooks['lag_p99_ms']:,.0f} ms, max {hooks['lag_max_ms']:,.0f} ms.",
+        "",
+    ]
+
+
 def round_trip_section(figures: dict, labels: dict) -> list[str]:
     """Return the database round trips per request of each endpoint."""
     if "round_trips" not in figures:
@@ -319,6 +338,7 @@ def render(figures: dict, labels: dict) -> str:
         memory_section(figures),
         data_section(figures),
         writes_section(figures),
+        webhook_section(figures),
         round_trip_section(figures, labels),
         profile_section(figures, labels),
         sweep_section(figures),

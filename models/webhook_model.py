@@ -124,6 +124,9 @@ def claim_due(cursor, worker: str, limit: int, lease_seconds: float) -> list[dic
     until then, and a worker that dies leaves it due again when its lease ends. The enabled
     endpoints are read first, without a lock: writes in flight hold shared locks on them (the
     trigger that queues deliveries reads them), and a locking join would skip their deliveries.
+    The last read locks too, so that it reads the latest rows, as the locking claim did: a plain
+    read under REPEATABLE READ sees the transaction's snapshot, which misses events committed
+    since, and would drop their deliveries from the batch while leasing them.
     """
     cursor.execute("SELECT id FROM webhook_endpoints WHERE enabled = 1")
     endpoint_ids = [row["id"] for row in cursor.fetchall()]
@@ -149,7 +152,7 @@ def claim_due(cursor, worker: str, limit: int, lease_seconds: float) -> list[dic
         " webhook_endpoints.previous_secret_expires_at, webhook_endpoints.failing_since"
         " FROM webhook_deliveries JOIN events ON events.id = webhook_deliveries.event_id"
         " JOIN webhook_endpoints ON webhook_endpoints.id = webhook_deliveries.endpoint_id"
-        f" WHERE webhook_deliveries.id IN ({_marks(ids)}) ORDER BY webhook_deliveries.id",
+        f" WHERE webhook_deliveries.id IN ({_marks(ids)}) ORDER BY webhook_deliveries.id LOCK IN SHARE MODE",
         ids,
     )
     return cursor.fetchall()
@@ -160,13 +163,25 @@ def _marks(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def record_attempt(cursor, delivery_id: int, attempt: dict) -> None:
-    """Record one attempt (attempted_at, status_code, error, duration_ms)."""
-    cursor.execute(
-        "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, error, duration_ms)"
-        " VALUES (%s, %s, %s, %s, %s)",
-        (delivery_id, attempt["attempted_at"], attempt["status_code"], attempt["error"], attempt["duration_ms"]),
-    )
+def record_attempts(cursor, attempts: list[tuple]) -> None:
+    """Record attempts, each (delivery_id, attempted_at, status_code, error, duration_ms), in one statement."""
+    if attempts:
+        rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(attempts))
+        cursor.execute(
+            f"INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, error, duration_ms) VALUES {rows}",
+            [value for attempt in attempts for value in attempt],
+        )
+
+
+def finish_delivered(cursor, delivery_ids: list[int], worker: str) -> None:
+    """Mark leased deliveries delivered, those `worker` still holds the lease of."""
+    if delivery_ids:
+        cursor.execute(
+            "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,"
+            " finished_at = UTC_TIMESTAMP(3), leased_by = NULL"
+            f" WHERE id IN ({_marks(delivery_ids)}) AND leased_by = %s AND status = 'pending'",
+            (*delivery_ids, worker),
+        )
 
 
 def finish_attempt(cursor, delivery_id: int, worker: str, status: str, next_attempt_at: datetime | None) -> bool:
@@ -179,16 +194,6 @@ def finish_attempt(cursor, delivery_id: int, worker: str, status: str, next_atte
         (status, next_attempt_at, delivery_id, worker),
     )
     return cursor.rowcount == 1
-
-
-def release(cursor, delivery_ids: list[int], worker: str) -> None:
-    """Give back leased deliveries that were not sent, due at once."""
-    if delivery_ids:
-        cursor.execute(
-            "UPDATE webhook_deliveries SET leased_by = NULL, next_attempt_at = UTC_TIMESTAMP(3)"
-            f" WHERE leased_by = %s AND status = 'pending' AND id IN ({_marks(delivery_ids)})",
-            (worker, *delivery_ids),
-        )
 
 
 def note_success(cursor, endpoint_id: int) -> None:

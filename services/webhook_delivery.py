@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -39,6 +39,8 @@ JITTER = 0.2
 MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "payments-api-webhooks/1"
 DATABASE_ERRORS = (mysql.connector.Error, MySQLInterfaceError)
+# Deliveries claimed per sending thread at once: fewer, larger transactions under a burst of writes.
+BATCH_PER_THREAD = 4
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,9 @@ class DeliveryWorker:
         self.name = name or f"{socket.gethostname()[:40]}:{os.getpid()}"
         self.threads = config["WEBHOOK_WORKER_THREADS"]
         self.timeout = config["WEBHOOK_TIMEOUT_SECONDS"]
-        # Long enough to send (the timeout) and record the outcome with a slow database.
-        self.lease_seconds = 2 * self.timeout + 5
+        self.batch_size = BATCH_PER_THREAD * self.threads
+        # Long enough to send a whole batch to receivers that all time out, and record it.
+        self.lease_seconds = (BATCH_PER_THREAD + 1) * self.timeout + 5
         self.stopping = threading.Event()
         self._connection = None
 
@@ -178,14 +181,10 @@ class DeliveryWorker:
         logger.info("webhook worker %s stopped", self.name)
 
     def _deliver(self, pool: ThreadPoolExecutor, batch: list[dict]) -> None:
-        """Send a claimed batch at once and record each outcome as it comes."""
-        futures = {pool.submit(self._attempt, delivery): delivery for delivery in batch}
-        for future in as_completed(futures):
-            self._record_until_done(futures[future], future.result())
-
-    def _record_until_done(self, delivery: dict, outcome: Outcome) -> None:
-        """Record an outcome, waiting out a database outage; when stopping, give up (the lease ends, it is resent)."""
-        while self._with_database(lambda cursor: self._record(cursor, delivery, outcome)) is None:
+        """Send a claimed batch at once, then record every outcome in one transaction."""
+        outcomes = list(zip(batch, pool.map(self._attempt, batch), strict=True))
+        # Waits out a database outage; when stopping, gives up (the leases end, those are sent again).
+        while self._with_database(lambda cursor: self._record(cursor, outcomes)) is None:
             if self.stopping.is_set():
                 return
 
@@ -223,35 +222,44 @@ class DeliveryWorker:
     def _claim(self, cursor) -> list[dict]:
         """Lease a batch of due deliveries in one short transaction."""
         self._connection.start_transaction()
-        batch = webhook_model.claim_due(cursor, self.name, self.threads, self.lease_seconds)
+        batch = webhook_model.claim_due(cursor, self.name, self.batch_size, self.lease_seconds)
         self._connection.commit()
         return batch
 
-    def _record(self, cursor, delivery: dict, outcome: Outcome) -> bool:
-        """Record an attempt and the delivery's new state, and the endpoint's failure streak."""
-        attempts = delivery["attempts"] + 1
-        if outcome.delivered:
-            status, next_at = "delivered", None
-        else:
-            delay = retry_delay(attempts, self.config["WEBHOOK_RETRY_SCALE"])
-            status = "failed" if delay is None else "pending"
-            next_at = None if delay is None else datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=delay)
+    def _record(self, cursor, outcomes: list[tuple[dict, Outcome]]) -> bool:
+        """Record a batch's attempts and each delivery's new state, then the endpoints' failure streaks."""
+        delivered, retried, statuses = [], [], []
+        for delivery, outcome in outcomes:
+            if outcome.delivered:
+                delivered.append(delivery["id"])
+                statuses.append("delivered")
+            else:
+                status, next_at = self._next_state(delivery["attempts"] + 1)
+                retried.append((delivery["id"], status, next_at))
+                statuses.append(status)
         self._connection.start_transaction()
-        webhook_model.record_attempt(
+        webhook_model.record_attempts(
             cursor,
-            delivery["id"],
-            {
-                "attempted_at": outcome.started,
-                "status_code": outcome.status_code,
-                "error": outcome.error,
-                "duration_ms": outcome.duration_ms,
-            },
+            [
+                (delivery["id"], outcome.started, outcome.status_code, outcome.error, outcome.duration_ms)
+                for delivery, outcome in outcomes
+            ],
         )
-        webhook_model.finish_attempt(cursor, delivery["id"], self.name, status, next_at)
+        webhook_model.finish_delivered(cursor, delivered, self.name)
+        for delivery_id, status, next_at in retried:
+            webhook_model.finish_attempt(cursor, delivery_id, self.name, status, next_at)
         self._connection.commit()
-        self._note_endpoint(cursor, delivery, outcome)
-        self._log(delivery, outcome, status, attempts)
+        for (delivery, outcome), status in zip(outcomes, statuses, strict=True):
+            self._note_endpoint(cursor, delivery, outcome)
+            self._log(delivery, outcome, status, delivery["attempts"] + 1)
         return True
+
+    def _next_state(self, attempts: int) -> tuple[str, datetime | None]:
+        """Return a failed delivery's status after `attempts` attempts, and when to try next."""
+        delay = retry_delay(attempts, self.config["WEBHOOK_RETRY_SCALE"])
+        if delay is None:
+            return "failed", None
+        return "pending", datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=delay)
 
     def _note_endpoint(self, cursor, delivery: dict, outcome: Outcome) -> None:
         """Keep the endpoint's failure streak, disabling it when it has failed for too long."""

@@ -15,6 +15,8 @@ COLLECTION = ROOT / "postman" / "payments-api.postman_collection.json"
 ENVIRONMENT = ROOT / "postman" / "local.postman_environment.json"
 NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
 INSTALL = ROOT / "scripts" / "install_newman.sh"
+# The live server allows plain HTTP to 127.0.0.1 (TestConfig); nothing listens on the discard port.
+RECEIVER = "http://127.0.0.1:9/hooks"
 SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 
 
@@ -44,6 +46,7 @@ def test_newman_runs_the_collection_green_against_a_live_server(newman, live_ser
     report = tmp_path / "newman-report.json"
     command = [str(newman), "run", str(COLLECTION), "-e", str(ENVIRONMENT)]
     command += ["--env-var", f"baseUrl={live_server.url}", "--env-var", f"apiKey={api.suite_key()}"]
+    command += ["--env-var", f"webhookUrl={RECEIVER}"]
     command += ["--bail", "--color", "off"]
     command += ["--reporters", "cli,json", "--reporter-json-export", str(report)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -84,6 +87,12 @@ def test_the_collection_covers_every_endpoint_and_method():
         "/users/{id}/tokens": ("POST",),
         "/payments/{id}/events": ("GET",),
         "/events": ("GET",),
+        "/events/{id}/redeliver": ("POST",),
+        "/webhook-endpoints": ("GET", "POST"),
+        "/webhook-endpoints/{id}": ("GET", "PATCH", "DELETE"),
+        "/webhook-endpoints/{id}/rotate-secret": ("POST",),
+        "/webhook-endpoints/{id}/deliveries": ("GET",),
+        "/webhook-endpoints/{id}/test": ("POST",),
     }.items():
         for method in methods:
             assert (method, path) in seen, f"no request for {method} {path}"

@@ -3,8 +3,11 @@
 import base64
 import re
 
+import mysql.connector
 import pytest
 
+from db import connection_settings, dict_cursor
+from models import webhook_model
 from services import webhooks
 from tests.conftest import card_payment, make_api_key
 from tests.live import free_port
@@ -242,3 +245,23 @@ def test_purging_an_event_removes_its_deliveries_and_keeps_the_others(runner, cl
     assert runner.invoke(args=["purge-events", "--older-than", "365"]).exit_code == 0
     assert [row["event_id"] for row in deliveries_of(sql, endpoint["id"])] == [kept]
     assert sql("SELECT COUNT(*) AS n FROM webhook_attempts")[0]["n"] == 1
+
+
+def test_a_claim_returns_every_delivery_it_leases_even_one_committed_after_its_snapshot(
+    database, make_endpoint, make_user, sql
+):
+    make_endpoint()
+    cnx = mysql.connector.connect(**connection_settings(database))
+    try:
+        cnx.start_transaction()  # REPEATABLE READ, the server's default
+        cursor = dict_cursor(cnx)
+        cursor.execute("SELECT COUNT(*) AS n FROM events")  # the transaction's snapshot starts here
+        cursor.fetchall()
+        make_user()  # its event and delivery commit after the snapshot
+        claimed = webhook_model.claim_due(cursor, "a-worker", 10, 60)
+        cnx.commit()
+    finally:
+        cnx.close()
+    leased = sql("SELECT id FROM webhook_deliveries WHERE leased_by = 'a-worker'")
+    assert len(leased) == 1
+    assert [delivery["id"] for delivery in claimed] == [row["id"] for row in leased]

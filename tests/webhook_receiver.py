@@ -25,6 +25,7 @@ class Received:
     body: bytes
     verified_by: str | None
     at: float
+    wall: float
 
     @property
     def message(self) -> dict:
@@ -92,7 +93,7 @@ class Receiver:
                 continue
             verified_by = secret
             break
-        received = Received(headers.get("webhook-id", ""), headers, body, verified_by, time.monotonic())
+        received = Received(headers.get("webhook-id", ""), headers, body, verified_by, time.monotonic(), time.time())
         with self._lock:
             self.received.append(received)
         return received
