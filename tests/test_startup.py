@@ -76,3 +76,30 @@ def test_gunicorn_masks_card_numbers_in_a_request_it_cannot_parse_and_nothing_el
     log = live_server.log_file.read_text()
     assert f"Invalid HTTP header name: '{masked}'" in log, log[-2000:]
     assert not CARD_DATA.search(log)
+
+
+def test_the_procfile_runs_the_api_and_the_webhook_worker_and_sigterm_stops_both(database, tmp_path):
+    port, log_file = free_port(), tmp_path / "honcho.log"
+    honcho = Path(sys.executable).with_name("honcho")
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            [str(honcho), "start", "--no-colour", "--port", str(port)],
+            cwd=ROOT,
+            env={**server_environment(database, port), "PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    try:
+        wait_for_line(log_file, process, "Payments API ready")
+        output = wait_for_line(log_file, process, "delivering; stop it with SIGTERM")
+        assert f"Payments API ready: http://localhost:{port}" in output, output
+        assert "Webhook worker" in output, output
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    output = log_file.read_text()
+    assert "web.1 stopped" in output and "worker.1 stopped" in output, output
+    assert "webhook worker" in output and 'stopped"}' in output, output
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -264,3 +264,16 @@ def _names(settings: dict) -> dict:
     """Return the settings an app on another database needs from the suite's."""
     names = ("DB_NAME", "CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY", "JWT_SIGNING_KEYS")
     return {name: settings[name] for name in (*names, "WEBHOOK_SECRET_KEYS")}
+
+
+def test_a_redirect_is_not_followed_and_the_delivery_fails_after_the_last_retry(client, receiver, workers):
+    receiver.answer = lambda received: (302, {"Location": "/elsewhere"})
+    endpoint = subscribe(client, receiver)
+    workers(WEBHOOK_RETRY_SCALE=0.0001)  # the whole schedule in about 10 s
+    [event_id] = make_writes(client, 1)
+    assert receiver.wait_for(lambda _: deliveries(client, endpoint)[0]["status"] == "failed", 30)
+    [delivery] = deliveries(client, endpoint)
+    assert delivery["attempt_count"] == 8 and delivery["next_attempt_at"] is None and delivery["finished_at"]
+    assert {attempt["error"] for attempt in delivery["attempts"]} == {"the receiver answered 302"}
+    assert receiver.ids() == [str(event_id)] * 8
+    assert {item.path for item in receiver.received} == {"/hooks"}  # never /elsewhere

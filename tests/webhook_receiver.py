@@ -26,6 +26,7 @@ class Received:
     verified_by: str | None
     at: float
     wall: float
+    path: str
 
     @property
     def message(self) -> dict:
@@ -36,6 +37,7 @@ class Received:
 class Receiver:
     """A threaded HTTP server on 127.0.0.1 that records every webhook and answers `answer(received)` (200 by default).
 
+    `answer` returns a status code, or (status code, headers).
     `secrets` are the signing secrets it accepts; `hold(received)` is how many seconds to wait
     before answering (none by default).
     `stop()` and `start()` take it down and up on the same port, as a receiver's outage would.
@@ -62,9 +64,13 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - the name http.server calls
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received = receiver.take(dict(self.headers), body)
+                received = receiver.take(dict(self.headers), body, self.path)
                 time.sleep(receiver.hold(received))
-                self.send_response(receiver.answer(received))
+                answer = receiver.answer(received)
+                status, headers = answer if isinstance(answer, tuple) else (answer, {})
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -83,7 +89,7 @@ class Receiver:
             self._server.server_close()
             self._server = None
 
-    def take(self, headers: dict, body: bytes) -> Received:
+    def take(self, headers: dict, body: bytes, path: str = "/hooks") -> Received:
         """Verify and record one request."""
         verified_by = None
         for secret in self.secrets:
@@ -93,7 +99,8 @@ class Receiver:
                 continue
             verified_by = secret
             break
-        received = Received(headers.get("webhook-id", ""), headers, body, verified_by, time.monotonic(), time.time())
+        webhook_id = headers.get("webhook-id", "")
+        received = Received(webhook_id, headers, body, verified_by, time.monotonic(), time.time(), path)
         with self._lock:
             self.received.append(received)
         return received
