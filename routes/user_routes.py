@@ -84,6 +84,7 @@ def delete_user(user_id: str):
             raise NotFound("No user has this id.")
         user_model.delete_user(cursor, user_id)
         events.record(cursor, "user.deleted", dump_user(user))
+    access.forget_user(user_id)
     return no_content()
 
 

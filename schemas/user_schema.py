@@ -35,11 +35,14 @@ def _unquoted(message: str) -> str:
 
 
 def phone_number(value: Any) -> str:
-    """Return a phone number of 7-15 digits (optional leading +, spaces, dashes, parentheses)."""
+    """Return a phone number of 7-15 digits (optional leading +, spaces, dashes, parentheses), not a card number."""
     value = require_string(value).strip()
     digits = sum(char.isdigit() for char in value)
     if len(value) > 32 or not _PHONE.fullmatch(value) or not 7 <= digits <= 15:
         raise FieldError("must have 7 to 15 digits, an optional leading +, and only spaces, dashes or parentheses")
+    # Up to 15 digits fit an Amex number: one typed into the wrong field is not stored in clear.
+    if holds_card_number(value):
+        raise FieldError("must not contain a card number")
     return value
 
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, request
 
 from db import autocommit
-from models import user_model
 from services import api_keys, tokens
 from utils.errors import InsufficientScope, Unauthorized
 from utils.formatting import utc_now
@@ -79,6 +78,7 @@ def init_app(app: Flask) -> None:
     if undecided:
         raise RuntimeError(f"endpoints without a scope in services/access.py: {sorted(undecided)}")
     app.extensions["api_key_cache"] = api_keys.KeyCache()
+    app.extensions["live_users"] = tokens.LiveUsers()
     app.before_request(authorize)
 
 
@@ -126,10 +126,14 @@ def _token_caller(token: str) -> Caller:
         verified = tokens.verify(current_app.extensions["jwt_keys"], token)
     except tokens.InvalidToken:
         raise Unauthorized(credential_sent=True) from None
-    with autocommit() as cursor:
-        if not user_model.user_exists(cursor, verified.user_id):
-            raise Unauthorized(credential_sent=True)
+    if not current_app.extensions["live_users"].exists(autocommit, verified.user_id):
+        raise Unauthorized(credential_sent=True)
     return Caller(scopes=verified.scopes, user_id=verified.user_id, token_id=verified.token_id)
+
+
+def forget_user(user_id: int) -> None:
+    """Refuse a deleted user's tokens in this process from now on (other workers: within seconds)."""
+    current_app.extensions["live_users"].forget(user_id)
 
 
 def current_caller() -> Caller:

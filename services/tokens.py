@@ -6,12 +6,15 @@ so a shared secret is enough; only HS256 is accepted, which refuses `none` and a
 algorithm a forged header might name.
 """
 
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
 
+from models import user_model
 from utils.crypto_utils import Keyring
 
 ALGORITHM = "HS256"
@@ -21,6 +24,9 @@ SCOPES = ("users:read", "payments:read", "payments:write")
 DEFAULT_LIFETIME_SECONDS = 900
 MAX_LIFETIME_SECONDS = 3600
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "scope", "iat", "exp", "jti"]
+# A deleted user's tokens are refused by every worker within this many seconds (the API keys' bound).
+LIVE_USER_SECONDS = 5.0
+LIVE_USER_MAX_ENTRIES = 100_000
 
 
 class InvalidToken(Exception):
@@ -82,3 +88,38 @@ def _user_token(claims: dict) -> UserToken:
     if not isinstance(scope, str) or not set(scope.split()) <= set(SCOPES) or not isinstance(token_id, str):
         raise InvalidToken("bad scope")
     return UserToken(int(subject), frozenset(scope.split()), token_id)
+
+
+class LiveUsers:
+    """This process's recent answers to "does this token's user still exist?", so that a token costs no round trip.
+
+    A user found is trusted for LIVE_USER_SECONDS, which bounds how long a deleted user's tokens
+    keep working in another worker; the worker that deletes a user forgets it at once. A user not
+    found is never cached: ids are not reused, and a token is only minted for a user who exists.
+    """
+
+    def __init__(self, seconds: float = LIVE_USER_SECONDS):
+        self._seconds = seconds
+        self._checked: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def exists(self, cursor_factory, user_id: int) -> bool:
+        """Return whether the user exists, from the cache when it was seen recently."""
+        checked = self._checked.get(user_id)
+        if checked is not None and time.monotonic() - checked < self._seconds:
+            return True
+        with cursor_factory() as cursor:
+            found = user_model.user_exists(cursor, user_id)
+        with self._lock:
+            if found:
+                if len(self._checked) >= LIVE_USER_MAX_ENTRIES:
+                    self._checked.clear()
+                self._checked[user_id] = time.monotonic()
+            else:
+                self._checked.pop(user_id, None)
+        return found
+
+    def forget(self, user_id: int) -> None:
+        """Forget a user this process has just deleted."""
+        with self._lock:
+            self._checked.pop(user_id, None)

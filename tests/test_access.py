@@ -13,7 +13,7 @@ import pytest
 
 from app import create_app
 from db import connection_settings
-from services import api_keys
+from services import api_keys, tokens
 from tests import api
 from tests.conftest import SuiteConfig, card_payment, config_dict, init_test_db, make_api_key, run_sql
 from utils.crypto_utils import generate_key
@@ -345,6 +345,18 @@ def test_the_tokens_of_a_deleted_user_stop_working(client, make_user):
     response = client.get("/payments", headers=token)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == INVALID
+
+
+def test_a_user_deleted_elsewhere_has_its_tokens_refused_within_the_cache_time(client, make_user, sql):
+    user = make_user()
+    token = bearer(mint(client, user["id"])["token"])
+    assert client.get("/payments", headers=token).status_code == 200
+    sql("DELETE FROM users WHERE id = %s", (user["id"],))  # as another worker, or the operator, would
+    deadline = time.monotonic() + tokens.LIVE_USER_SECONDS + 1
+    while client.get("/payments", headers=token).status_code == 200:
+        assert time.monotonic() < deadline, "a deleted user's token still works after the cache time"
+        time.sleep(0.25)
+    assert client.get("/payments", headers=token).status_code == 401
 
 
 def test_tokens_signed_by_the_previous_signing_key_work_after_a_rotation(client, make_user):

@@ -196,6 +196,16 @@ def test_a_card_number_in_a_name_or_email_is_refused(client):
     assert set(response.get_json()["errors"]) == {"name", "email"}
 
 
+@pytest.mark.parametrize("phone", ["378282246310005", "3782 822463 10005", "+378282246310005"])
+def test_a_card_number_as_a_phone_number_is_refused_and_nothing_is_stored(client, sql, phone):
+    email = unique_email()
+    response = client.post("/users", json={"name": "Typo", "email": email, "phone": phone})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"phone": "must not contain a card number"}
+    assert "378282246310005" not in response.get_data(as_text=True)
+    assert sql("SELECT id FROM users WHERE email = %s", (email,)) == []
+
+
 @pytest.mark.parametrize(
     ("name", "email"),
     [
