@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: help run dev init-db test screenshots bench lint db-stop clean distclean
+.PHONY: help run dev init-db test test-cluster screenshots bench lint db-stop clean distclean
 
 help: ## List the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,12 +20,19 @@ init-db: ## Set up .venv, .env and a database server, then apply schema.sql
 	scripts/ensure_db.sh
 	$(VENV)/bin/flask --app app init-db
 
-test: ## Run the tests against a real database (PYTEST_ARGS="-k name -x" to narrow)
+test: ## Run the tests on a real database, then on a Galera cluster (PYTEST_ARGS="-k x" narrows; CLUSTER=0 skips it)
 	scripts/bootstrap.sh dev
 	scripts/install_newman.sh
 	scripts/install_chromium.sh
 	scripts/ensure_db.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	if [ "$(CLUSTER)" != 0 ]; then scripts/test_cluster.sh; fi
+
+test-cluster: ## Run only the tests on a 3-node Galera cluster (scripts/test_cluster.sh)
+	scripts/bootstrap.sh dev
+	scripts/install_newman.sh
+	scripts/install_chromium.sh
+	scripts/test_cluster.sh $(PYTEST_ARGS)
 
 screenshots: ## Regenerate screenshots/ from a live server in a real headless browser
 	scripts/bootstrap.sh dev

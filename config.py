@@ -46,6 +46,35 @@ def _log_level() -> str:
     return level
 
 
+def parse_servers(text: str, default_port: int) -> list[tuple[str, int]]:
+    """Split a server list (`host[:port],host[:port],…`; `[v6 address]:port` too) into (host, port) pairs."""
+    servers = []
+    for entry in (part.strip() for part in text.split(",")):
+        host, port = entry, default_port
+        if entry.startswith("["):
+            host, _, rest = entry[1:].partition("]")
+            port = int(rest.removeprefix(":")) if rest else default_port
+        elif entry.count(":") == 1:
+            host, port = entry.split(":")[0], int(entry.split(":")[1])
+        if not host or not 1 <= port <= 65535:
+            raise ValueError(entry)
+        servers.append((host, port))
+    return servers
+
+
+def _db_host(default_port: int) -> str:
+    """Read DB_HOST, one server or a list of them; stop with a clear message when it is malformed."""
+    text = os.environ.get("DB_HOST") or "127.0.0.1"
+    try:
+        parse_servers(text, default_port)
+    except ValueError:
+        raise SystemExit(
+            "Cannot start the Payments API: DB_HOST must be host[:port],"
+            f" or a list of them separated by commas, not {text!r}."
+        ) from None
+    return text
+
+
 class Config:
     """Settings for running the API; secrets have no default and are checked at start."""
 
@@ -53,14 +82,17 @@ class Config:
     MAX_CONTENT_LENGTH = 64 * 1024
     LOG_LEVEL = _log_level()
 
-    DB_HOST = os.environ.get("DB_HOST", "127.0.0.1")
     DB_PORT = _number("DB_PORT", 3306, 1, 65535)
+    DB_HOST = _db_host(DB_PORT)
     DB_USER = os.environ.get("DB_USER", "root")
     DB_PASSWORD = os.environ.get("DB_PASSWORD", "")
     DB_NAME = os.environ.get("DB_NAME", "payments")
     DB_POOL_SIZE = _number("DB_POOL_SIZE", 4, 1, 100)
     DB_POOL_WAIT_SECONDS = _number("DB_POOL_WAIT_SECONDS", 2, 0, 60, float)
     DB_CONNECT_TIMEOUT = _number("DB_CONNECT_TIMEOUT", 3, 1, 300)
+    # On a Galera node only: wait for the node to catch up before a read (1), so a read through
+    # one node sees what a request through another node has just committed.
+    DB_WSREP_SYNC_WAIT = _number("DB_WSREP_SYNC_WAIT", 1, 0, 15)
 
     CARD_NUMBER_KEYS = os.environ.get("CARD_NUMBER_KEYS")
     CARD_CVC_KEYS = os.environ.get("CARD_CVC_KEYS")

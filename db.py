@@ -2,11 +2,13 @@
 
 import logging
 import queue
+import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
 
 import click
@@ -17,6 +19,7 @@ from mysql.connector.abstracts import MySQLConnectionAbstract
 from mysql.connector.cursor import MySQLCursorDict
 from mysql.connector.errors import get_mysql_exception
 
+from config import parse_servers
 from utils.errors import ServerMisconfigured, ServiceUnavailable
 
 try:  # The C extension's commit() and rollback() raise its own error, not a mysql.connector.Error.
@@ -84,14 +87,18 @@ TRANSIENT_ERRNOS = {
     errorcode.ER_SERVER_SHUTDOWN,
     errorcode.ER_CON_COUNT_ERROR,
     errorcode.ER_QUERY_INTERRUPTED,
+    errorcode.ER_UNKNOWN_COM_ERROR,  # a Galera node not ready for queries (joining, or cut off from the others)
 }
+# How many times in all a request runs when it loses a certification conflict or its server dies.
+REQUEST_ATTEMPTS = 3
 
 
 def connection_settings(config: dict, *, with_database: bool = True) -> dict:
-    """Return mysql-connector arguments for the configured server."""
+    """Return mysql-connector arguments for the configured server, or servers (DB_HOST may list several)."""
+    servers = parse_servers(config["DB_HOST"], config["DB_PORT"])
     settings = {
-        "host": config["DB_HOST"],
-        "port": config["DB_PORT"],
+        "host": servers[0][0],
+        "port": servers[0][1],
         "user": config["DB_USER"],
         "password": config["DB_PASSWORD"],
         "charset": "utf8mb4",
@@ -101,7 +108,48 @@ def connection_settings(config: dict, *, with_database: bool = True) -> dict:
     }
     if with_database:
         settings["database"] = config["DB_NAME"]
+    if len(servers) > 1:
+        # mysql-connector's failover: descending priorities keep the configured order (equal ones are shuffled).
+        settings["failover"] = [{"host": h, "port": p, "priority": 100 - i} for i, (h, p) in enumerate(servers)]
     return settings
+
+
+def connect(settings: dict, sync_wait: int = 1) -> MySQLConnectionAbstract:
+    """Connect to the first listed server that answers and is ready for queries; raise the last error.
+
+    Not mysql-connector's own failover: it takes a Galera node that answers but is not ready
+    (joining, or cut off from the primary component, answering every query with errno 1047).
+    """
+    single = {name: value for name, value in settings.items() if name != "failover"}
+    error = None
+    for server in settings.get("failover") or [single]:
+        try:
+            return _ready_connection({**single, "host": server["host"], "port": server["port"]}, sync_wait)
+        except (mysql.connector.Error, MySQLInterfaceError) as failure:
+            logger.warning("cannot use the database server %s:%s: %s", server["host"], server["port"], failure)
+            error = failure
+    raise error
+
+
+def _ready_connection(settings: dict, sync_wait: int) -> MySQLConnectionAbstract:
+    """Open a connection; on a Galera node, check that it accepts queries and set its causality wait."""
+    connection = mysql.connector.connect(**settings)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'")
+        if cursor.fetchall() in ([], [("wsrep_on", "OFF")]):
+            return connection  # not a Galera node
+        cursor.execute("SHOW GLOBAL STATUS LIKE 'wsrep_ready'")
+        if cursor.fetchall() != [("wsrep_ready", "ON")]:
+            raise mysql.connector.errors.OperationalError(
+                "the Galera node is not ready for queries", errno=errorcode.ER_UNKNOWN_COM_ERROR
+            )
+        cursor.execute("SET SESSION wsrep_sync_wait = %s", (sync_wait,))
+        cursor.close()
+    except BaseException:
+        _close_quietly(connection)
+        raise
+    return connection
 
 
 class ConnectionPool:
@@ -113,9 +161,13 @@ class ConnectionPool:
     pings only one that sat idle (and so may have been dropped), and replaces a broken one.
     """
 
-    def __init__(self, settings: dict, size: int, *, idle_ping_seconds: float = 1.0):
+    def __init__(self, settings: dict, size: int, *, idle_ping_seconds: float = 1.0, sync_wait: int = 1):
         self._settings = settings
+        self._sync_wait = sync_wait
         self._idle_ping_seconds = idle_ping_seconds
+        # Connections given back before this moment are checked before reuse: a broken one was
+        # just seen, and its server may have taken its siblings with it.
+        self._suspect_before = 0.0
         # Most recently used first, so a busy worker keeps reusing one warm connection.
         self._slots: queue.LifoQueue = queue.LifoQueue(maxsize=size)
         for _ in range(size):
@@ -139,12 +191,16 @@ class ConnectionPool:
             raise
 
     def _usable(self, slot: tuple | None) -> MySQLConnectionAbstract:
-        """Open a connection for an empty slot, or check one that sat idle."""
+        """Open a connection for an empty slot, or check one that sat idle (replacing it if it is dead)."""
         if slot is None:
-            return mysql.connector.connect(**self._settings)
+            return connect(self._settings, self._sync_wait)
         connection, released_at = slot
-        if time.monotonic() - released_at > self._idle_ping_seconds:
-            connection.ping(reconnect=True, attempts=1, delay=0)
+        if released_at < self._suspect_before or time.monotonic() - released_at > self._idle_ping_seconds:
+            try:
+                connection.ping()
+            except (mysql.connector.Error, MySQLInterfaceError):
+                _close_quietly(connection)  # its server may be gone: open a new one, to the first that answers
+                return connect(self._settings, self._sync_wait)
         return connection
 
     def release(self, connection: MySQLConnectionAbstract, *, broken: bool = False) -> None:
@@ -152,6 +208,7 @@ class ConnectionPool:
         if not broken:
             self._slots.put((connection, time.monotonic()))
             return
+        self._suspect_before = time.monotonic()
         try:
             _close_quietly(connection)
         finally:
@@ -173,7 +230,8 @@ def get_pool(app: Flask) -> ConnectionPool:
         with _pool_lock:
             pool = app.extensions.get("db_pool")
             if pool is None:
-                pool = ConnectionPool(connection_settings(app.config), app.config["DB_POOL_SIZE"])
+                settings, size = connection_settings(app.config), app.config["DB_POOL_SIZE"]
+                pool = ConnectionPool(settings, size, sync_wait=app.config["DB_WSREP_SYNC_WAIT"])
                 app.extensions["db_pool"] = pool
     return pool
 
@@ -221,7 +279,13 @@ def dict_cursor(connection: MySQLConnectionAbstract):
 
 @contextmanager
 def transaction() -> Iterator:
-    """Run a block in one transaction: commit on success, roll back and re-raise on error."""
+    """Run a block in one transaction: commit on success, roll back and re-raise on error.
+
+    A transaction that loses a conflict (errno 1213: a deadlock, or on Galera a write that another
+    node certified first), or whose server dies before the commit, is rolled back everywhere: the
+    request runs again from the start (see `repeat_requests`), unless an earlier transaction of
+    the request committed, or this one's commit was cut off and may have committed.
+    """
     db = get_db()
     cursor = dict_cursor(db)
     try:
@@ -246,10 +310,23 @@ def autocommit() -> Iterator:
 
 
 def _commit(db: MySQLConnectionAbstract) -> None:
-    """Commit, reporting a lost connection as the driver's OperationalError."""
+    """Commit, noting that the request changed data, or may have: only a lost conflict certainly did not."""
+    try:
+        _driver_commit(db)
+    except mysql.connector.Error as error:
+        if error.errno != errorcode.ER_LOCK_DEADLOCK:
+            g.db_committed = True  # cut off mid-commit: it may have committed
+        raise
+    g.db_committed = True
+
+
+def _driver_commit(db: MySQLConnectionAbstract) -> None:
+    """Commit, raising the C extension's errors as the driver's (its errno kept, else a lost connection)."""
     try:
         db.commit()
     except MySQLInterfaceError as error:
+        if getattr(error, "errno", None):
+            raise _driver_error(error) from error
         raise mysql.connector.errors.OperationalError(str(error), errno=errorcode.CR_SERVER_LOST) from error
 
 
@@ -315,6 +392,45 @@ def init_db(config: dict) -> None:
         cnx.close()
 
 
+def may_repeat(error: mysql.connector.Error) -> bool:
+    """Return whether a request that failed with this error can run again from the start.
+
+    A conflict (1213) or a lost server leaves nothing of the failed transaction anywhere; a lock
+    wait timeout would only wait as long again. Nothing of the request may have committed before.
+    """
+    repeatable = error.errno == errorcode.ER_LOCK_DEADLOCK or (
+        is_transient(error) and error.errno != errorcode.ER_LOCK_WAIT_TIMEOUT
+    )
+    return repeatable and not g.get("db_committed", False)
+
+
+def repeat_requests(dispatch: Callable) -> Callable:
+    """Wrap Flask's view dispatch so a request that `may_repeat` runs again, on a fresh connection if its broke."""
+
+    @wraps(dispatch)
+    def run():
+        for attempt in range(1, REQUEST_ATTEMPTS + 1):
+            try:
+                return dispatch()
+            except mysql.connector.Error as error:
+                if attempt == REQUEST_ATTEMPTS or not may_repeat(error):
+                    raise
+                logger.info("running the request again (attempt %d) after errno %s", attempt + 1, error.errno)
+                _start_over(error)
+
+    return run
+
+
+def _start_over(error: mysql.connector.Error) -> None:
+    """Give back a connection that failed; pause a moment so that rivals in a conflict do not meet again."""
+    if error.errno != errorcode.ER_LOCK_DEADLOCK:
+        mark_broken()
+        close_db()
+    time.sleep(random.uniform(0, 0.01))
+
+
 def init_app(app: Flask) -> None:
-    """Give every request's connection back to the pool when the request ends."""
+    """Give every request's connection back to the pool when the request ends; repeat requests that may be."""
     app.teardown_appcontext(close_db)
+    # Flask has no hook around the view itself, and only there can a whole request run again.
+    app.dispatch_request = repeat_requests(app.dispatch_request)

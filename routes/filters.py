@@ -78,14 +78,21 @@ def _one_of(choices: tuple[str, ...]):
     return parse
 
 
+EARLIEST, LATEST = datetime(1970, 1, 1), datetime(9998, 12, 31, 23, 59, 59)
+
+
 def _moment(name: str, value: str) -> datetime:
     """Parse a time filter: ISO 8601, UTC unless it names an offset; returned as naive UTC like the stored times."""
     try:
         moment = datetime.fromisoformat(value) if value.isascii() and len(value) <= 40 else None
     except ValueError:
         moment = None
-    if moment is None or not 1970 <= moment.year <= 9998:
+    if moment is None:
         raise BadRequest(f"Query parameter {name!r} must be an ISO 8601 time such as 2026-12-06T10:00:00Z.")
+    # Any valid time is a valid bound: before 1970 or after 9998 (where converting its offset could
+    # overflow) it keeps or drops every stored event, as the range's ends do.
+    if not 1970 <= moment.year <= 9998:
+        return EARLIEST if moment.year < 1970 else LATEST
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment

@@ -184,6 +184,20 @@ check_login() { # HOST PORT USER PASSWORD: stop with a clear message unless the 
   esac
 }
 
+# HOSTS PORT USER PASSWORD: a DB_HOST list (a cluster): check the first server that answers, as the app does.
+check_first_answering() {
+  local entry host port status
+  for entry in ${1//,/ }; do
+    host=${entry%:*} port=$2
+    if [[ $entry == *:* ]]; then port=${entry##*:}; fi
+    status=0
+    try_login "$host" "$port" "$3" "$4" 2>/dev/null || status=$?
+    if [ "$status" != 2 ]; then check_login "$host" "$port" "$3" "$4"; return; fi
+  done
+  die "None of the database servers in DB_HOST ($1) answers. Start them (scripts/galera.sh start for" \
+    "the test cluster), or correct DB_HOST in .env."
+}
+
 main() {
   local host port user password status=0
   host=$(setting DB_HOST 127.0.0.1)
@@ -192,6 +206,7 @@ main() {
   password=$(setting DB_PASSWORD "")
 
   if is_configured DB_HOST || is_configured DB_PORT || is_configured DB_USER || is_configured DB_PASSWORD; then
+    if [[ $host == *,* ]]; then check_first_answering "$host" "$port" "$user" "$password"; return; fi
     if is_private "$host" "$port"; then ensure_private; fi
     check_login "$host" "$port" "$user" "$password"
     return

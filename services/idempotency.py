@@ -9,7 +9,6 @@ from functools import wraps
 
 import mysql.connector
 from flask import Flask, Response, current_app, g, request
-from mysql.connector import errorcode
 
 import db
 from db import autocommit, close_db, mark_broken
@@ -131,7 +130,7 @@ def _claim(key_hashes: tuple[bytes, bytes | None], request_hash: bytes) -> Respo
     keyed, legacy = key_hashes
     now = utc_now()
     with autocommit() as cursor:
-        if _claim_key(cursor, keyed, request_hash, now, legacy):
+        if idempotency_model.claim_key(cursor, keyed, request_hash, now, legacy):
             g.idempotency_claim = (keyed, now)
             return None
         record = idempotency_model.get_key(cursor, (keyed, legacy) if legacy else (keyed,))
@@ -147,20 +146,6 @@ def _claim(key_hashes: tuple[bytes, bytes | None], request_hash: bytes) -> Respo
     if record["response_status"] is None:
         raise IdempotencyInFlight()
     return _replay(record)
-
-
-def _claim_key(cursor, keyed: bytes, request_hash: bytes, now: datetime, legacy: bytes | None) -> bool:
-    """Insert the claim, once more if InnoDB chose it as a deadlock victim.
-
-    Looking for the legacy hash in the same INSERT takes a gap lock, and two such claims landing
-    in one gap can deadlock; nothing has happened yet, so the claim is safely repeated.
-    """
-    try:
-        return idempotency_model.claim_key(cursor, keyed, request_hash, now, legacy)
-    except mysql.connector.Error as error:
-        if error.errno != errorcode.ER_LOCK_DEADLOCK:
-            raise
-    return idempotency_model.claim_key(cursor, keyed, request_hash, now, legacy)
 
 
 def _expired(record: dict, now) -> bool:

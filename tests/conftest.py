@@ -15,9 +15,10 @@ from werkzeug.datastructures import Headers
 
 from app import create_app
 from config import TestConfig
-from db import connection_settings, init_db
+from db import connect, connection_settings, init_db
 from services import api_keys
 from tests import api
+from tests.galera import rotated
 from tests.live import start_gunicorn, stop_gunicorn
 from utils.cards import luhn_valid
 from utils.formatting import utc_now
@@ -56,7 +57,7 @@ SUITE_API_KEY = api_keys.new_key()
 
 def store_api_key(settings: dict, key: str, scopes: tuple[str, ...] = api_keys.SCOPES, name: str = "test") -> str:
     """Store an API key in a settings' database, as `create-api-key` does; return it."""
-    cnx = mysql.connector.connect(**connection_settings(settings))
+    cnx = connect(connection_settings(settings))
     try:
         api_keys.store_key(cnx.cursor(), key, name, scopes, None, utc_now())
     finally:
@@ -118,7 +119,7 @@ def rows_of(cnx, statement: str, params: tuple = ()) -> list[dict]:
 
 def run_sql(settings: dict, statement: str, *params) -> list[dict]:
     """Run one statement on a settings' database over a fresh, autocommitted connection; return its rows."""
-    cnx = mysql.connector.connect(**connection_settings(settings))
+    cnx = connect(connection_settings(settings))
     try:
         return rows_of(cnx, statement, params)
     finally:
@@ -133,7 +134,7 @@ def typed_row(row: dict) -> dict:
 @pytest.fixture
 def sql(database):
     """Run SQL statements on the test database over one fresh connection of the test's own; return the rows."""
-    cnx = mysql.connector.connect(**connection_settings(database))
+    cnx = connect(connection_settings(database))  # on a cluster, it reads what other nodes committed
     yield lambda statement, params=(): rows_of(cnx, statement, params)
     cnx.close()
 
@@ -267,19 +268,25 @@ def make_payment(client, make_user):
 
 @dataclass(frozen=True)
 class LiveServer:
-    """A running server: its base URL and the file its logs go to."""
+    """A running server: its base URL, the file its logs go to, and its database settings."""
 
     url: str
     log_file: Path
+    settings: dict
 
 
 @pytest.fixture(scope="session")
 def live_server(database, tmp_path_factory):
-    """Serve the app with gunicorn (its production config) on a free port."""
+    """Serve the app with gunicorn (its production config) on a free port.
+
+    Given a list of servers (a cluster), it favours the second, while the tests' own connections
+    favour the first: what the live server writes is then checked on another node.
+    """
     log_file = tmp_path_factory.mktemp("live-server") / "server.log"
-    process, url = start_gunicorn(database, log_file)
+    settings = {**database, "DB_HOST": rotated(database["DB_HOST"], 1)}
+    process, url = start_gunicorn(settings, log_file)
     try:
-        yield LiveServer(url, log_file)
+        yield LiveServer(url, log_file, settings)
     finally:
         stop_gunicorn(process)
 

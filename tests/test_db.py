@@ -11,8 +11,9 @@ import pytest
 
 import db
 from app import create_app
+from config import parse_servers
 from db import init_db
-from tests.conftest import SuiteConfig, config_dict, typed_row, unique_email
+from tests.conftest import SuiteConfig, config_dict, rows_of, typed_row, unique_email
 from tests.live import ROOT, free_port, server_environment
 from utils.errors import ServiceUnavailable
 
@@ -189,16 +190,16 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced_without_an_error
 
 
 def test_a_failed_connect_of_any_kind_gives_its_slot_back(monkeypatch):
-    pool = db.ConnectionPool({}, 2)
+    pool = db.ConnectionPool({"host": "127.0.0.1", "port": 3306}, 2)
     calls = []
 
-    def connect(**_settings):
+    def connect(_settings, _sync_wait):
         calls.append(1)
         if len(calls) <= 2:
             raise RuntimeError("not a driver error")
         return "a connection"
 
-    monkeypatch.setattr(db.mysql.connector, "connect", connect)
+    monkeypatch.setattr(db, "_ready_connection", connect)
     for _ in range(2):
         with pytest.raises(ServiceUnavailable):
             pool.acquire(0.1)
@@ -239,6 +240,12 @@ def test_gunicorn_itself_exits_with_a_clear_message_on_a_bad_key(database):
         ("DB_POOL_WAIT_SECONDS=fast", "DB_POOL_WAIT_SECONDS must be a number from 0 to 60, not 'fast'"),
         ("DB_CONNECT_TIMEOUT=-1", "DB_CONNECT_TIMEOUT must be a whole number from 1 to 300, not '-1'"),
         ("LOG_LEVEL=LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("DB_WSREP_SYNC_WAIT=16", "DB_WSREP_SYNC_WAIT must be a whole number from 0 to 15, not '16'"),
+        (
+            "DB_HOST=db1:3306,db2:x",
+            "DB_HOST must be host[:port], or a list of them separated by commas, not 'db1:3306,db2:x'",
+        ),
+        ("DB_HOST=db1,,db2", "DB_HOST must be host[:port], or a list of them separated by commas, not 'db1,,db2'"),
     ],
 )
 def test_a_malformed_setting_stops_the_cli_with_one_clear_line(database, setting, message):
@@ -255,3 +262,30 @@ def test_a_malformed_setting_stops_the_cli_with_one_clear_line(database, setting
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == f"Cannot start the Payments API: {message}."
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, servers",
+    [
+        ("db1", [("db1", 3306)]),
+        ("db1:3311, db2 ,10.0.0.3:3313", [("db1", 3311), ("db2", 3306), ("10.0.0.3", 3313)]),
+        ("[::1]:3307,[fe80::1],::1", [("::1", 3307), ("fe80::1", 3306), ("::1", 3306)]),
+    ],
+)
+def test_db_host_names_one_server_or_a_list_with_ports_defaulting_to_db_port(text, servers):
+    assert parse_servers(text, 3306) == servers
+
+
+class DeadFirstServerConfig(SuiteConfig):
+    """A server list whose first server does not answer."""
+
+    DB_HOST = f"127.0.0.1:{free_port()},{SuiteConfig.DB_HOST}"
+
+
+def test_a_server_list_is_tried_in_its_order_and_a_server_that_does_not_answer_is_skipped(database):
+    assert create_app(DeadFirstServerConfig).test_client().get("/health").status_code == 200
+    cnx = db.connect(db.connection_settings(config_dict(DeadFirstServerConfig)))
+    try:
+        assert rows_of(cnx, "SELECT DATABASE() AS name") == [{"name": database["DB_NAME"]}]
+    finally:
+        cnx.close()

@@ -124,8 +124,26 @@ def test_get_events_filters_and_paginates(client, make_user):
     assert 'rel="next"' in page.headers["Link"] and "type=user.created" in page.headers["Link"]
     assert page.get_json()[0]["data"] == first
     assert client.get("/events?created_after=2999-01-01T00:00:00Z").get_json() == []
-    recent = client.get("/events?created_after=2000-01-01T00:00:00%2B05:30&object_type=user").get_json()
+    since_first = events_of(client, "user", first["id"])[0]["id"] - 1  # the default page of 100 may end before
+    recent = client.get(f"/events?created_after=2000-01-01T00:00:00%2B05:30&object_type=user&after={since_first}")
+    recent = recent.get_json()
     assert {event["data"]["id"] for event in recent} >= {first["id"], second["id"]}
+
+
+@pytest.mark.parametrize(
+    "query, finds_it",
+    [
+        ("created_before=1447-08-22T12:09:20.794Z", False),
+        ("created_before=0001-01-01T00:00:00%2B05:00", False),
+        ("created_after=1001-01-01T00:00:00Z", True),
+        ("created_before=9999-12-31T23:59:59-05:00", True),
+    ],
+)
+def test_a_time_filter_far_outside_the_stored_range_is_a_bound_like_any_other(client, make_user, query, finds_it):
+    user = make_user()
+    found = client.get(f"/events?object_type=user&object_id={user['id']}&{query}")
+    assert found.status_code == 200, found.get_json()
+    assert [event["data"]["id"] for event in found.get_json()] == ([user["id"]] if finds_it else [])
 
 
 @pytest.mark.parametrize(

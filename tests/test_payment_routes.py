@@ -59,7 +59,8 @@ def test_the_stored_row_holds_neither_the_card_number_nor_the_cvc(client, sql, m
     for column, value in row.items():
         raw = value if isinstance(value, bytes | bytearray) else str(value).encode()
         assert b"4111111111111111" not in raw, column
-        assert b"987" not in raw or column in ("id", "user_id", "created_at", "updated_at"), column
+        # The fingerprint is 64 hex digits of an HMAC of the card number: any three digits turn up in 1.5% of them.
+        assert b"987" not in raw or column in ("id", "user_id", "created_at", "updated_at", "card_fingerprint"), column
     assert row["card_last4"] == "1111"
     assert row["card_no_encrypted"] and row["card_cvc_encrypted"]
 

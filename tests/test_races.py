@@ -3,11 +3,10 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import mysql.connector
 import pytest
 import requests
 
-from db import connection_settings
+from db import connect, connection_settings
 from tests import api
 from tests.conftest import card_payment, rows_of, unique_email
 
@@ -58,32 +57,34 @@ def test_parallel_refunds_of_one_payment_refund_it_once(live_server):
     assert api.get(url, timeout=10).json()["status"] == "refunded"
 
 
-def wait_for_a_lock_wait(sql, seconds: float = 10.0) -> None:
-    """Return once some transaction waits for a row lock; fail after `seconds`."""
+def wait_for_a_lock_wait(cnx, seconds: float = 10.0) -> None:
+    """Return once some transaction on a connection's server waits for a row lock; fail after `seconds`."""
     deadline = time.monotonic() + seconds
-    while not sql("SELECT trx_id FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'"):
+    while not rows_of(cnx, "SELECT trx_id FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'"):
         assert time.monotonic() < deadline, "no request ever waited for the row lock"
         # InnoDB refreshes this table only when it was last read over 0.1 s ago.
         time.sleep(0.15)
 
 
-def test_a_status_change_queued_behind_a_locked_change_gets_409_not_503(live_server, database, sql):
+def test_a_status_change_queued_behind_a_locked_change_gets_409_not_503(live_server, sql):
     # The locked path (SELECT ... FOR UPDATE, then UPDATE) changes a status while a status-only
     # change waits for the row: the waiting one must not hold locks the first one needs (a deadlock).
     user = api.post(f"{live_server.url}/users", json={"name": "R", "email": unique_email()}, timeout=10).json()
     payment = api.post(f"{live_server.url}/payments", json=card_payment(user["id"]), timeout=10).json()
-    holder = mysql.connector.connect(**connection_settings(database))
+    # Row locks are a server's own (on a cluster, each node's): take it where the live server works.
+    holder, watcher = (connect(connection_settings(live_server.settings)) for _ in range(2))
     try:
         holder.start_transaction()
         rows_of(holder, "SELECT id FROM payments WHERE id = %s FOR UPDATE", (payment["id"],))
         with ThreadPoolExecutor(max_workers=1) as pool:
             url = f"{live_server.url}/payments/{payment['id']}"
             waiting = pool.submit(api.patch, url, json={"status": "completed"}, timeout=30)
-            wait_for_a_lock_wait(sql)
+            wait_for_a_lock_wait(watcher)
             rows_of(holder, "UPDATE payments SET status = 'cancelled' WHERE id = %s", (payment["id"],))
             holder.commit()
             response = waiting.result()
     finally:
         holder.close()
+        watcher.close()
     assert response.status_code == 409, response.text
     assert sql("SELECT status FROM payments WHERE id = %s", (payment["id"],)) == [{"status": "cancelled"}]
