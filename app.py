@@ -17,6 +17,7 @@ from utils.json_provider import OrjsonProvider
 from utils.logs import configure_logging, current_request_id
 from web.apidocs import register_apidocs
 from web.middleware import RequestMiddleware
+from web.server_limits import ServerLimits
 
 
 def create_app(config_class: type = Config) -> Flask:
@@ -35,7 +36,7 @@ def create_app(config_class: type = Config) -> Flask:
     commands.init_app(app)
     register_blueprints(app)
     register_error_handlers(app)
-    app.wsgi_app = RequestMiddleware(app.wsgi_app)
+    app.wsgi_app = RequestMiddleware(ServerLimits(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"]))
     register_apidocs(app, access.ENDPOINT_SCOPES)
     access.init_app(app)
     return app

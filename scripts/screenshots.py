@@ -5,7 +5,7 @@ One command (`make screenshots` runs it after installing what it needs):
     .venv/bin/python scripts/screenshots.py
 
 It creates a throwaway database with fresh keys on the configured MySQL/MariaDB server, serves
-the app with gunicorn on a free port, makes an API key, adds sample data through the API, and writes:
+the app with its production server on a free port, makes an API key, adds sample data through the API, and writes:
 
 - screenshots/swagger-authorize.png: Swagger UI's Authorize dialog with an API key entered;
 - screenshots/swagger-ui.png: Swagger UI at /apidocs with `POST /users` expanded;
@@ -36,7 +36,7 @@ from config import TestConfig  # noqa: E402
 from db import connection_settings, init_db  # noqa: E402
 from services import api_keys  # noqa: E402
 from tests.conftest import make_api_key  # noqa: E402
-from tests.live import CHROMIUM, CHROMIUM_MISSING, launch_chromium, start_gunicorn, stop_gunicorn  # noqa: E402
+from tests.live import CHROMIUM, CHROMIUM_MISSING, launch_chromium, start_server, stop_server  # noqa: E402
 
 OUTPUT = ROOT / "screenshots"
 TEMPLATES = ROOT / "templates" / "screenshots"
@@ -249,7 +249,7 @@ def main() -> None:
     OUTPUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch, throwaway_database(settings_of(ScreenshotConfig)) as settings:
         try:
-            server, url = start_gunicorn(settings, Path(scratch) / "server.log")
+            server, url = start_server(settings, Path(scratch) / "server.log")
         except RuntimeError as error:
             sys.exit(f"screenshots: {error}")
         try:
@@ -267,7 +267,7 @@ def main() -> None:
                 finally:
                     browser.close()
         finally:
-            stop_gunicorn(server)
+            stop_server(server)
     for name in ("swagger-authorize.png", "swagger-ui.png", "payment-response.png", "create-user-postman.png"):
         print(f"screenshots: wrote {(OUTPUT / name).relative_to(ROOT)}")
 

@@ -19,7 +19,7 @@ from db import connect, connection_settings, init_db
 from services import api_keys
 from tests import api
 from tests.galera import rotated
-from tests.live import start_gunicorn, stop_gunicorn
+from tests.live import start_server, stop_server
 from utils.cards import luhn_valid
 from utils.formatting import utc_now
 
@@ -277,18 +277,29 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def live_server(database, tmp_path_factory):
-    """Serve the app with gunicorn (its production config) on a free port.
+    """Serve the app with its production server (uWSGI, uwsgi.ini) on a free port.
 
     Given a list of servers (a cluster), it favours the second, while the tests' own connections
     favour the first: what the live server writes is then checked on another node.
     """
     log_file = tmp_path_factory.mktemp("live-server") / "server.log"
     settings = {**database, "DB_HOST": rotated(database["DB_HOST"], 1)}
-    process, url = start_gunicorn(settings, log_file)
+    process, url = start_server(settings, log_file)
     try:
         yield LiveServer(url, log_file, settings)
     finally:
-        stop_gunicorn(process)
+        stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def gunicorn_server(database, tmp_path_factory):
+    """Serve the app with the alternative server, gunicorn under gunicorn.conf.py, on a free port."""
+    log_file = tmp_path_factory.mktemp("gunicorn-server") / "server.log"
+    process, url = start_server(database, log_file, server="gunicorn")
+    try:
+        yield LiveServer(url, log_file, database)
+    finally:
+        stop_server(process)
 
 
 @pytest.fixture(scope="module")

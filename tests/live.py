@@ -1,4 +1,4 @@
-"""Live processes for tests and scripts/screenshots.py: gunicorn on a free port, Debian's Chromium."""
+"""Live processes for tests and scripts/screenshots.py: the API's server on a free port, Debian's Chromium."""
 
 import os
 import socket
@@ -61,13 +61,23 @@ def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30)
     raise RuntimeError("the server did not become healthy in time")
 
 
-def start_gunicorn(settings: dict, log_file: Path) -> tuple[subprocess.Popen, str]:
-    """Start gunicorn (its production config) for `settings` on a free port; wait until it is healthy."""
+BIN = Path(sys.executable).parent
+# The production server (the Procfile's, uwsgi.ini) and the alternative one (gunicorn.conf.py).
+SERVER_COMMANDS = {
+    "uwsgi": lambda port: [str(BIN / "uwsgi"), "--ini", "uwsgi.ini"],
+    "gunicorn": lambda port: [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", APP],
+}
+APP = "app:create_app()"
+
+
+def start_server(
+    settings: dict, log_file: Path, server: str = "uwsgi", options: tuple = ()
+) -> tuple[subprocess.Popen, str]:
+    """Start the API under a server's config for `settings` on a free port (more `options` last); wait until healthy."""
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
     with log_file.open("wb") as log:
         process = subprocess.Popen(
-            [*command, "app:create_app()"],
+            [*SERVER_COMMANDS[server](port), *options],
             cwd=ROOT,
             env=server_environment(settings, port),
             stdout=log,
@@ -77,15 +87,15 @@ def start_gunicorn(settings: dict, log_file: Path) -> tuple[subprocess.Popen, st
     try:
         wait_until_healthy(url, process)
     except BaseException:
-        stop_gunicorn(process)
+        stop_server(process)
         raise
     return process, url
 
 
-def stop_gunicorn(process: subprocess.Popen) -> None:
-    """Stop a gunicorn started by start_gunicorn."""
+def stop_server(process: subprocess.Popen) -> None:
+    """Stop a server started by start_server (SIGTERM: it finishes what it is serving)."""
     process.terminate()
-    process.wait(timeout=15)
+    process.wait(timeout=30)
 
 
 def launch_chromium(playwright):

@@ -1,6 +1,6 @@
 """The API on a 3-node Galera cluster: failover, causal reads, ids, and races between API processes on different nodes.
 
-API process N (gunicorn, its production config) lists node N first, then the others, so each
+API process N (its production server, uwsgi.ini) lists node N first, then the others, so each
 favours its own node. The cluster comes from scripts/galera.sh: started here if it is not running
 (and then stopped and deleted at the end), as scripts/test_cluster.sh does for `make test`.
 """
@@ -18,7 +18,7 @@ import pytest
 
 from tests import api, galera
 from tests.conftest import TEST_DB_NAME, Answer, card_payment, config_dict, init_test_db, send_recorded, unique_email
-from tests.live import free_port, start_gunicorn, stop_gunicorn
+from tests.live import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.cluster
 
@@ -53,13 +53,13 @@ def apis(cluster_db, tmp_path_factory):
     try:
         for node in galera.NODES:
             log_file = tmp_path_factory.mktemp(f"api-on-node{node}") / "server.log"
-            process, url = start_gunicorn({**cluster_db, "DB_HOST": galera.starting_at(node)}, log_file)
+            process, url = start_server({**cluster_db, "DB_HOST": galera.starting_at(node)}, log_file)
             processes.append(process)
             urls.append(url)
         yield urls
     finally:
         for process in processes:
-            stop_gunicorn(process)
+            stop_server(process)
 
 
 def send_all(calls: list) -> list:
@@ -89,12 +89,12 @@ def new_payment(url: str, **fields) -> dict:
 
 def test_an_api_process_skips_a_server_in_its_list_that_does_not_answer(cluster_db, tmp_path):
     settings = {**cluster_db, "DB_HOST": f"127.0.0.1:{free_port()},{galera.starting_at(2)}"}
-    process, url = start_gunicorn(settings, tmp_path / "server.log")
+    process, url = start_server(settings, tmp_path / "server.log")
     try:
         user = new_user(url)
         fetched = api.get(f"{url}/users/{user['id']}", timeout=TIMEOUT)
     finally:
-        stop_gunicorn(process)
+        stop_server(process)
     assert fetched.status_code == 200 and fetched.json() == user
     assert (
         on_every_node(cluster_db, "SELECT email FROM users WHERE id = %s", user["id"])

@@ -9,22 +9,13 @@ warning gunicorn logs for such a request quotes it too, so its log lines have ca
 the address, port and pid.
 """
 
-import json
 import logging
 import uuid
 
 from gunicorn import util
 
 from utils.cards import redact_card_numbers
-
-_DETAILS = {
-    400: "The request is not valid HTTP/1.1: its request line or a header could not be parsed.",
-    403: "The request is forbidden.",
-    414: "The request line (method, path and query string) is too long.",
-    417: "The request's Expect header cannot be met.",
-    431: "The request's headers are too large.",
-    501: "The request's Transfer-Encoding is not supported.",
-}
+from web.server_limits import problem_document
 
 
 def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
@@ -32,8 +23,7 @@ def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
 
     `mesg` may quote the request, so it is left out.
     """
-    detail = _DETAILS.get(status_int, "An unexpected error occurred.")
-    body = json.dumps({"type": "about:blank", "title": reason, "status": status_int, "detail": detail}).encode()
+    body = problem_document(status_int, reason)
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"
         "Connection: close\r\n"
