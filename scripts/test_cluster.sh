@@ -3,6 +3,7 @@
 # the in-process app and the tests' own SQL favour node 1, the live server node 2 (tests/conftest.py);
 # then tests/test_cluster.py (an API process on each node: failover, races across nodes, a node
 # killed under load). Starts the cluster, and stops it and deletes its data at the end.
+# GALERA_PORT_BASE moves its ports (scripts/galera.sh).
 # Usage: scripts/test_cluster.sh [PYTEST OPTION...]   (run by `make test`; `make test-cluster` alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +21,6 @@ MODULES=(
 trap 'scripts/galera.sh stop --purge' EXIT
 scripts/galera.sh start
 # -m "": also the tests marked `cluster`, which the default selection (pyproject.toml) leaves out.
-DB_HOST=127.0.0.1:3311,127.0.0.1:3312,127.0.0.1:3313 DB_USER=root DB_PASSWORD= \
+base=${GALERA_PORT_BASE:-3310}
+DB_HOST=127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3)) DB_USER=root DB_PASSWORD= \
   .venv/bin/python -m pytest -m "" "$@" "${MODULES[@]}"
