@@ -7,14 +7,15 @@
 #        scripts/galera.sh restart N        start node N again so it rejoins the others; waits for 3 nodes
 #        scripts/galera.sh status           each node's port, pid, wsrep state and cluster size
 #
-# Node N (1-3) listens on 127.0.0.1 only: by default SQL port 331N, Galera (gcomm) 456N, IST 457N, rsync SST
-# 458N, socket .galera/nodeN/mysqld.sock, data in .galera/nodeN/data, log in .galera/nodeN/mysqld.err.
+# Node N (1-3) listens on 127.0.0.1 only: by default SQL port 331N, Galera (gcomm) 456N, IST 457N,
+# rsync SST 458N; socket .galera/nodeN/mysqld.sock, data in .galera/nodeN/data, log in
+# .galera/nodeN/mysqld.err.
 # root has no password, over TCP from 127.0.0.1 as over the socket, like CI's system MariaDB:
 # DB_HOST=127.0.0.1 DB_PORT=3311 DB_USER=root DB_PASSWORD= points the app at node 1.
 # GALERA_TIMEOUT (seconds, default 120) bounds each command's wait for the cluster.
 # GALERA_PORT_BASE (default 3310) moves every port: node N's SQL port is BASE+N, gcomm BASE+1250+N,
 # IST BASE+1260+N and SST BASE+1270+N (so 3311, 4561, 4571, 4581 for node 1 by default). Give every
-# command, and tests/galera.py, the same value; a cluster started with one cannot be driven with another.
+# command, and tests/galera.py, the same value: a cluster started with one is not found with another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/mariadb_user.sh # server_user
