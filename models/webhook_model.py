@@ -120,7 +120,9 @@ def claim_due(cursor, worker: str, limit: int, lease_seconds: float) -> list[dic
     """Lease up to `limit` due deliveries of enabled endpoints to `worker`; return them with event and endpoint.
 
     SKIP LOCKED passes over rows another worker is claiming at this moment, so two workers never
-    take the same row; the lease moves `next_attempt_at` past its end, so nobody else takes it
+    take the same row (on a Galera cluster only workers on the same node see each other's locks;
+    of two nodes' claims of one row, the second to commit fails with errno 1213, and nothing of it
+    stays); the lease moves `next_attempt_at` past its end, so nobody else takes it
     until then, and a worker that dies leaves it due again when its lease ends. The enabled
     endpoints are read first, without a lock: writes in flight hold shared locks on them (the
     trigger that queues deliveries reads them), and a locking join would skip their deliveries.

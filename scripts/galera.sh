@@ -7,11 +7,15 @@
 #        scripts/galera.sh restart N        start node N again so it rejoins the others; waits for 3 nodes
 #        scripts/galera.sh status           each node's port, pid, wsrep state and cluster size
 #
-# Node N (1-3) listens on 127.0.0.1 only: SQL port 331N, Galera (gcomm) 456N, IST 457N, rsync SST
-# 458N, socket .galera/nodeN/mysqld.sock, data in .galera/nodeN/data, log in .galera/nodeN/mysqld.err.
+# Node N (1-3) listens on 127.0.0.1 only: by default SQL port 331N, Galera (gcomm) 456N, IST 457N,
+# rsync SST 458N; socket .galera/nodeN/mysqld.sock, data in .galera/nodeN/data, log in
+# .galera/nodeN/mysqld.err.
 # root has no password, over TCP from 127.0.0.1 as over the socket, like CI's system MariaDB:
 # DB_HOST=127.0.0.1 DB_PORT=3311 DB_USER=root DB_PASSWORD= points the app at node 1.
 # GALERA_TIMEOUT (seconds, default 120) bounds each command's wait for the cluster.
+# GALERA_PORT_BASE (default 3310) moves every port: node N's SQL port is BASE+N, gcomm BASE+1250+N,
+# IST BASE+1260+N and SST BASE+1270+N (so 3311, 4561, 4571, 4581 for node 1 by default). Give every
+# command, and tests/galera.py, the same value: a cluster started with one is not found with another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/mariadb_user.sh # server_user
@@ -20,6 +24,7 @@ PATH=$PATH:/usr/sbin:/usr/local/sbin # mariadbd lives in sbin, often not on a us
 BASE=$PWD/.galera
 NODES=(1 2 3)
 TIMEOUT=${GALERA_TIMEOUT:-120}
+PORT_BASE=${GALERA_PORT_BASE:-3310}
 DEADLINE=$((SECONDS + TIMEOUT))
 
 die() { echo "galera: $*" >&2; exit 1; }
@@ -27,10 +32,14 @@ say() { echo "galera: $*"; }
 usage() { sed -n '3,8s/^# \{0,1\}//p' "$0"; }
 
 node_dir() { echo "$BASE/node$1"; }
-sql_port() { echo $((3310 + $1)); }
-gcomm_port() { echo $((4560 + $1)); }
-ist_port() { echo $((4570 + $1)); }
-sst_port() { echo $((4580 + $1)); }
+sql_port() { echo $((PORT_BASE + $1)); }
+gcomm_port() { echo $((PORT_BASE + 1250 + $1)); }
+ist_port() { echo $((PORT_BASE + 1260 + $1)); }
+sst_port() { echo $((PORT_BASE + 1270 + $1)); }
+ports() { echo "$(sql_port 1)-$(sql_port 3)"; } # the SQL ports, for messages
+
+[[ $PORT_BASE =~ ^[0-9]+$ ]] && [ "$PORT_BASE" -ge 1024 ] && [ "$PORT_BASE" -le $((65535 - 1273)) ] ||
+  die "GALERA_PORT_BASE must be a number from 1024 to $((65535 - 1273)) (the ports run up to BASE+1273), not '$PORT_BASE'."
 
 provider() { # the Galera 4 library: Debian's path first (a symlink to /usr/lib/libgalera_smm.so there)
   local path
@@ -56,7 +65,8 @@ install_packages() {
     "and rsync (for state transfers), and some are missing here (${missing[*]}). Install them" \
     "(Debian/Ubuntu: sudo apt-get install mariadb-server mariadb-client galera-4 rsync), or run" \
     "this script as root, which installs them with apt-get, then run scripts/galera.sh start again." \
-    "The cluster runs beside any other MariaDB: it uses only 127.0.0.1 ports 3311-3313, 4561-4563, 4571-4573 and 4581-4583."
+    "The cluster runs beside any other MariaDB: it uses only 127.0.0.1 ports $(ports)," \
+    "$(gcomm_port 1)-$(gcomm_port 3), $(ist_port 1)-$(ist_port 3) and $(sst_port 1)-$(sst_port 3) (GALERA_PORT_BASE moves them)."
 }
 
 
@@ -336,7 +346,7 @@ cmd_start() {
   fi
   wait_ready 3 "${NODES[@]}"
   check_tcp_login
-  say "the cluster is up: 3 nodes on 127.0.0.1 ports 3311-3313 (root, no password)"
+  say "the cluster is up: 3 nodes on 127.0.0.1 ports $(ports) (root, no password)"
   cmd_status
 }
 

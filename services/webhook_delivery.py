@@ -23,9 +23,10 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import mysql.connector
+from mysql.connector import errorcode
 from standardwebhooks.webhooks import Webhook
 
-from db import MySQLInterfaceError, connection_settings, dict_cursor
+from db import MySQLInterfaceError, connect, connection_settings, dict_cursor
 from models import webhook_model
 from services.webhooks import UrlRefused, check_address, decrypt_secret, url_host
 from utils.crypto_utils import Keyring
@@ -288,22 +289,42 @@ class DeliveryWorker:
         )
 
     def _with_database(self, work: Callable):
-        """Run `work(cursor)` on the worker's connection; after a database failure, wait and return None."""
+        """Run `work(cursor)` on the worker's connection; after a lost conflict or a database failure, return None."""
         try:
             if self._connection is None:
-                self._connection = mysql.connector.connect(**connection_settings(self.config))
+                # db.connect skips a Galera node that answers but is not ready, and sets the causality wait.
+                settings = connection_settings(self.config)
+                self._connection = connect(settings, self.config["DB_WSREP_SYNC_WAIT"])
             cursor = dict_cursor(self._connection)
             try:
                 return work(cursor)
             finally:
                 cursor.close()
         except DATABASE_ERRORS as error:
+            if getattr(error, "errno", None) == errorcode.ER_LOCK_DEADLOCK:
+                self._lost_conflict()
+                return None
             logger.warning(
                 "webhook worker: database unavailable (%s); retrying", getattr(error, "errno", None) or error
             )
             self._close()
             self.stopping.wait(1.0)
             return None
+
+    def _lost_conflict(self) -> None:
+        """Roll back a transaction that lost a conflict, keeping the connection, and pause a moment before the next.
+
+        On a Galera cluster, SKIP LOCKED sees only its own node's locks: workers on two nodes can
+        claim the same rows at once, and the one certified second fails with errno 1213 (so a
+        delivery is still never taken twice). Its transaction is already rolled back everywhere:
+        the database is fine, and the loop claims (or records) again at once.
+        """
+        logger.debug("webhook worker %s lost a conflict with another worker; trying again", self.name)
+        try:
+            self._connection.rollback()
+        except DATABASE_ERRORS:
+            self._close()
+        self.stopping.wait(random.uniform(0, 0.02))  # so that the rivals do not meet again at once
 
     def _close(self) -> None:
         """Drop the worker's connection (rolling back whatever it had open)."""

@@ -2,6 +2,7 @@
 
 import re
 import secrets
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from services import api_keys
 from tests import api
 from tests.galera import rotated
 from tests.live import start_server, stop_server
+from tests.webhook_receiver import Receiver, start_worker, stop_worker
 from utils.cards import luhn_valid
 from utils.formatting import utc_now
 
@@ -148,6 +150,31 @@ def no_webhook_endpoints(sql):
     yield
     for statement in clear:
         sql(statement)
+
+
+@pytest.fixture
+def receiver():
+    """A receiver listening on loopback."""
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def workers(database, tmp_path):
+    """Start delivery workers on the test database (`workers(**settings)`); every one is stopped at the end."""
+    started = []
+
+    def start(settings: dict | None = None, **overrides):
+        log_file = tmp_path / f"worker-{len(started)}.log"
+        process = start_worker(settings or database, log_file, **overrides)
+        process.log_file = log_file  # what the worker logged, for tests that read it
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        stop_worker(process, signal.SIGKILL)
 
 
 WELL_KNOWN_TEST_CARDS = {"4111111111111111", "5555555555554444"}

@@ -1,5 +1,6 @@
-"""The test Galera cluster of scripts/galera.sh (three MariaDB nodes on 127.0.0.1:3311-3313), driven from tests."""
+"""The test Galera cluster of scripts/galera.sh (three MariaDB nodes on 127.0.0.1:3311-3313 by default), for tests."""
 
+import os
 import subprocess
 
 import mysql.connector
@@ -11,11 +12,13 @@ SCRIPT = ROOT / "scripts" / "galera.sh"
 NODES = (1, 2, 3)
 # Long enough for a node's state transfer on a busy machine; the script fails with the node's log before.
 SCRIPT_TIMEOUT = 300
+# The script's GALERA_PORT_BASE, read the same way: node N's SQL port is the base + N.
+PORT_BASE = int(os.environ.get("GALERA_PORT_BASE") or 3310)
 
 
 def port(node: int) -> int:
     """Return a node's SQL port."""
-    return 3310 + node
+    return PORT_BASE + node
 
 
 HOSTS = ",".join(f"127.0.0.1:{port(node)}" for node in NODES)

@@ -3,6 +3,8 @@
 API process N (its production server, uwsgi.ini) lists node N first, then the others, so each
 favours its own node. The cluster comes from scripts/galera.sh: started here if it is not running
 (and then stopped and deleted at the end), as scripts/test_cluster.sh does for `make test`.
+Webhook delivery workers run on every node the same way, against the loopback receiver of
+tests/webhook_receiver.py, which verifies every signature.
 """
 
 import json
@@ -19,6 +21,7 @@ import pytest
 from tests import api, galera
 from tests.conftest import TEST_DB_NAME, Answer, card_payment, config_dict, init_test_db, send_recorded, unique_email
 from tests.live import free_port, start_server, stop_server
+from tests.webhook_receiver import all_arrived
 
 pytestmark = pytest.mark.cluster
 
@@ -283,4 +286,103 @@ def load_figures(answers: list[tuple[str, Answer]], killed_at: float) -> dict:
         "by_status": dict(statuses),
         "slowest_before_kill_s": round(max(before, default=0), 3),
         "slowest_after_kill_s": round(max(after, default=0), 3),
+    }
+
+
+# --- Webhook workers on different nodes --------------------------------------------------------
+
+
+@pytest.fixture
+def endpoint(apis, receiver):
+    """The receiver subscribed to every event (through node 1's API process); unsubscribed at the end."""
+    response = api.post(
+        f"{apis[0]}/webhook-endpoints", json={"url": receiver.url, "event_types": ["*"]}, timeout=TIMEOUT
+    )
+    assert response.status_code == 201, response.text
+    endpoint = response.json()
+    receiver.secrets.append(endpoint["secret"])
+    yield endpoint
+    api.delete(f"{apis[0]}/webhook-endpoints/{endpoint['id']}", timeout=TIMEOUT)
+
+
+def worker_on_node(workers, cluster_db: dict, node: int, **overrides):
+    """Start a delivery worker whose DB_HOST lists `node` first, like the API processes."""
+    return workers({**cluster_db, "DB_HOST": galera.starting_at(node)}, **overrides)
+
+
+def queued_event_ids(cluster_db: dict, endpoint: dict) -> list[str]:
+    """Return the event id of every delivery queued for an endpoint, as a webhook-id, read on node 3."""
+    rows = galera.rows_on_node(
+        cluster_db, 3, "SELECT event_id FROM webhook_deliveries WHERE endpoint_id = %s", (endpoint["id"],)
+    )
+    return sorted(str(row["event_id"]) for row in rows)
+
+
+def delivery_statuses(cluster_db: dict, endpoint: dict) -> list[list[dict]]:
+    """Return how many of an endpoint's deliveries each node holds in each status."""
+    return on_every_node(
+        cluster_db,
+        "SELECT status, COUNT(*) AS n FROM webhook_deliveries WHERE endpoint_id = %s GROUP BY status",
+        endpoint["id"],
+    )
+
+
+def test_webhook_workers_on_every_node_deliver_every_event_once_signed(apis, cluster_db, endpoint, receiver, workers):
+    # A timeout no busy machine reaches, so that nothing is sent twice for want of an answer.
+    started = [worker_on_node(workers, cluster_db, node, WEBHOOK_TIMEOUT_SECONDS=10) for node in galera.NODES]
+    with Load(apis):
+        time.sleep(LOAD_SECONDS * 2)
+    expected = queued_event_ids(cluster_db, endpoint)
+    assert len(expected) > 50
+    assert receiver.wait_for(all_arrived(expected), 60)
+    time.sleep(1)  # anything sent twice would arrive by now
+
+    assert sorted(receiver.ids()) == expected
+    assert all(item.verified_by == endpoint["secret"] for item in receiver.received)
+    assert delivery_statuses(cluster_db, endpoint) == [[{"status": "delivered", "n": len(expected)}]] * 3
+    for worker in started:
+        log = worker.log_file.read_text()
+        assert ": delivered" in log  # every worker took a share
+        assert "database unavailable" not in log, log
+
+
+def test_a_webhook_workers_node_killed_mid_run_leaves_no_event_undelivered(
+    apis, cluster_db, endpoint, receiver, workers
+):
+    started = [worker_on_node(workers, cluster_db, node, WEBHOOK_TIMEOUT_SECONDS=1) for node in galera.NODES]
+    with Load(apis):
+        time.sleep(LOAD_SECONDS)
+        logged_before_kill = len(started[0].log_file.read_text())
+        galera.galera("kill", "1")
+        time.sleep(LOAD_SECONDS)
+        galera.galera("restart", "1")
+        time.sleep(LOAD_SECONDS)
+    expected = queued_event_ids(cluster_db, endpoint)
+    assert receiver.wait_for(all_arrived(expected), 60)
+    assert receiver.wait_for(lambda _: all_delivered(cluster_db, endpoint, len(expected)), 30)
+    received = Counter(receiver.ids())
+    print("\nWebhooks after a node kill:", json.dumps(webhook_figures(received, started)))
+
+    assert sorted(received) == expected  # every event at least once, and nothing else
+    assert all(item.verified_by == endpoint["secret"] for item in receiver.received)
+    for webhook_id in (webhook_id for webhook_id, times in received.items() if times > 1):
+        assert len({item.body for item in receiver.received if item.webhook_id == webhook_id}) == 1
+    assert delivery_statuses(cluster_db, endpoint) == [[{"status": "delivered", "n": len(expected)}]] * 3
+    # The worker whose node died went on, through another node.
+    assert started[0].poll() is None
+    assert ": delivered" in started[0].log_file.read_text()[logged_before_kill:]
+
+
+def all_delivered(cluster_db: dict, endpoint: dict, count: int) -> bool:
+    """Return whether node 2 holds `count` deliveries of the endpoint, all delivered."""
+    statement = "SELECT status, COUNT(*) AS n FROM webhook_deliveries WHERE endpoint_id = %s GROUP BY status"
+    return galera.rows_on_node(cluster_db, 2, statement, (endpoint["id"],)) == [{"status": "delivered", "n": count}]
+
+
+def webhook_figures(received: Counter, started: list) -> dict:
+    """Summarise a run: events received, how many more than once, and what each worker delivered."""
+    return {
+        "events": len(received),
+        "received_more_than_once": sum(1 for times in received.values() if times > 1),
+        "delivered_by_worker": [worker.log_file.read_text().count(": delivered") for worker in started],
     }

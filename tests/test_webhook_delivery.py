@@ -8,33 +8,10 @@ import pytest
 from config import TestConfig
 from tests.conftest import SUITE_API_KEY, card_payment, config_dict, init_test_db, run_sql, unique_email
 from tests.mariadb_server import MariaDBServer
-from tests.webhook_receiver import Receiver, start_worker, stop_worker
+from tests.webhook_receiver import Receiver, all_arrived, stop_worker
 
 # Each test starts and ends with no webhook endpoint, so other tests' writes queue nothing.
 pytestmark = pytest.mark.usefixtures("no_webhook_endpoints")
-
-
-@pytest.fixture
-def receiver():
-    """A receiver listening on loopback."""
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
-def workers(database, tmp_path):
-    """Start delivery workers on the test database (`workers(**settings)`); every one is stopped at the end."""
-    started = []
-
-    def start(settings: dict | None = None, **overrides):
-        process = start_worker(settings or database, tmp_path / f"worker-{len(started)}.log", **overrides)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        stop_worker(process, signal.SIGKILL)
 
 
 def subscribe(client, receiver: Receiver, **fields) -> dict:
@@ -62,12 +39,6 @@ def deliveries(client, endpoint: dict) -> list[dict]:
     response = client.get(f"/webhook-endpoints/{endpoint['id']}/deliveries?limit=1000")
     assert response.status_code == 200
     return response.get_json()
-
-
-def all_arrived(event_ids: list[int]):
-    """Return a check that every event has reached the receiver, verified."""
-    wanted = {str(event_id) for event_id in event_ids}
-    return lambda receiver: wanted <= {item.webhook_id for item in receiver.received if item.verified_by}
 
 
 def test_every_change_arrives_once_signed_with_the_events_data_and_no_card_data(client, receiver, workers, sql):
@@ -228,7 +199,8 @@ def test_the_database_stopped_and_started_under_the_worker_loses_nothing(receive
     server = MariaDBServer()
     server.start()
     try:
-        settings = {**config_dict(), "DB_PORT": server.port, "DB_NAME": "payments_webhooks"}
+        # Its own server's address in DB_HOST too, which on a cluster run lists the cluster's nodes.
+        settings = {**config_dict(), "DB_HOST": server.host, "DB_PORT": server.port, "DB_NAME": "payments_webhooks"}
         init_test_db(settings)
         client = app_on(settings).test_client()
         endpoint = subscribe(client, receiver)
@@ -257,13 +229,13 @@ def app_on(settings: dict):
     """Return the app on another database than the suite's."""
     from app import create_app
 
-    return create_app(type("OtherDatabase", (TestConfig,), {"DB_PORT": settings["DB_PORT"], **_names(settings)}))
+    return create_app(type("OtherDatabase", (TestConfig,), _names(settings)))
 
 
 def _names(settings: dict) -> dict:
     """Return the settings an app on another database needs from the suite's."""
-    names = ("DB_NAME", "CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY", "JWT_SIGNING_KEYS")
-    return {name: settings[name] for name in (*names, "WEBHOOK_SECRET_KEYS")}
+    names = ("DB_HOST", "DB_PORT", "DB_NAME", "CARD_NUMBER_KEYS", "CARD_CVC_KEYS", "CARD_FINGERPRINT_KEY")
+    return {name: settings[name] for name in (*names, "JWT_SIGNING_KEYS", "WEBHOOK_SECRET_KEYS")}
 
 
 def test_a_redirect_is_not_followed_and_the_delivery_fails_after_the_last_retry(client, receiver, workers):

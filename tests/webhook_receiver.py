@@ -120,6 +120,12 @@ class Receiver:
         return done(self)
 
 
+def all_arrived(event_ids: list[int]):
+    """Return a check that every event has reached the receiver, verified."""
+    wanted = {str(event_id) for event_id in event_ids}
+    return lambda receiver: wanted <= {item.webhook_id for item in receiver.received if item.verified_by}
+
+
 def start_worker(settings: dict, log_file: Path, **overrides) -> subprocess.Popen:
     """Start `flask --app app deliver-webhooks` on the settings' database; wait until it says it is delivering."""
     environment = server_environment({**settings, **overrides}, free_port())
