@@ -6,7 +6,6 @@ Run it through bench/run.sh (`make bench`). Settings come from the environment, 
 import json
 import os
 import platform
-import runpy
 import signal
 import statistics
 import subprocess
@@ -19,7 +18,18 @@ from pathlib import Path
 
 import mysql.connector
 
-from bench import explain, load_data, profile, report, roundtrips, servers, webhook_lag, wrk
+from bench import (
+    events_growth,
+    explain,
+    load_data,
+    profile,
+    report,
+    roundtrips,
+    server_compare,
+    servers,
+    webhook_lag,
+    wrk,
+)
 from config import Config
 from db import connection_settings, init_db
 from services import api_keys
@@ -35,11 +45,6 @@ MARKER_TABLE = "bench_marker"
 def _env_int(name: str, default: int) -> int:
     """Read an integer setting from the environment."""
     return int(os.environ.get(name) or default)
-
-
-def _production_workers() -> int:
-    """Return the worker count gunicorn.conf.py gives (WEB_CONCURRENCY, else its default)."""
-    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"]
 
 
 @dataclass
@@ -59,19 +64,22 @@ class Plan:
     threads: int
     workers: int
     profile_seconds: int
-    sweep_rounds: int
-    sweep_duration: int
+    server_rounds: int
+    server_duration: int
     keep_db: bool
     api_port: int
     ceiling_port: int
     db_name: str
     reference_port: int = 8185
+    yardstick_port: int = 8183
+    events: int = 10_000_000
+    small_events: int = 10_000
     webhook_seconds: int = 10
 
     @classmethod
-    def from_env(cls) -> "Plan":
+    def from_env(cls, quick: bool | None = None) -> "Plan":
         """Build the plan from the environment: QUICK=1 for a smoke test, each figure overridable."""
-        quick = os.environ.get("QUICK") == "1"
+        quick = os.environ.get("QUICK") == "1" if quick is None else quick
         return cls(
             quick=quick,
             users=_env_int("USERS", 5_000 if quick else 100_000),
@@ -84,16 +92,19 @@ class Plan:
             latency_runs=_env_int("LATENCY_RUNS", 2 if quick else 3),
             connections=_env_int("CONNECTIONS", 16),
             threads=_env_int("THREADS", 2),
-            workers=_production_workers(),
+            workers=servers.production().workers,
             profile_seconds=_env_int("PROFILE_SECONDS", 0 if os.environ.get("PROFILE") == "0" else 3 if quick else 8),
-            sweep_rounds=_env_int("SWEEP_ROUNDS", 0 if os.environ.get("SWEEP") == "0" else 1 if quick else 2),
-            sweep_duration=_env_int("SWEEP_DURATION", 2 if quick else 6),
+            server_rounds=_env_int("SERVER_ROUNDS", 0 if os.environ.get("SERVERS") == "0" else 1 if quick else 2),
+            server_duration=_env_int("SERVER_DURATION", 3 if quick else 5),
             keep_db=os.environ.get("KEEP_DB") == "1",
             api_port=_env_int("BENCH_API_PORT", 8181),
             ceiling_port=_env_int("BENCH_CEILING_PORT", 8182),
             reference_port=_env_int("BENCH_REFERENCE_PORT", 8185),
+            yardstick_port=_env_int("BENCH_YARDSTICK_PORT", 8183),
             db_name=os.environ.get("BENCH_DB_NAME") or DB_NAME_PREFIX,
             webhook_seconds=_env_int("WEBHOOK_SECONDS", 5 if quick else 15),
+            events=_env_int("EVENTS", 200_000 if quick else 10_000_000),
+            small_events=_env_int("SMALL_EVENTS", 10_000),
         )
 
     @property
@@ -120,6 +131,7 @@ class Plan:
 
 
 REFERENCE = "reference"
+CEILING = "ceiling"
 # The lag phase's receiver listens on loopback, over plain HTTP.
 LOOPBACK_WEBHOOKS = {"WEBHOOK_ALLOW_HTTP": True, "WEBHOOK_ALLOWED_HOSTS": frozenset({"127.0.0.1"})}
 
@@ -272,17 +284,17 @@ class Benchmark:
 
     # --- servers --------------------------------------------------------------------------
 
-    def server_env(self, workers: int) -> dict:
-        """Return the environment gunicorn gets: the configured server, our database and keys."""
-        env = {**os.environ, **self.keys, "DB_NAME": self.plan.db_name, "WEB_CONCURRENCY": str(workers)}
+    def server_env(self) -> dict:
+        """Return the environment a server gets: the configured database server, our database and keys."""
+        env = {**os.environ, **self.keys, "DB_NAME": self.plan.db_name}
         env |= {"WEBHOOK_ALLOW_HTTP": "true", "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}
         for name in ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD"):
             env[name] = str(self.settings[name])
         return env
 
-    def start(self, name: str, app: str, port: int, ready: str, workers: int, extra=()) -> servers.Server:
-        """Start a gunicorn server and remember it for the cleanup."""
-        server = servers.Server(name, app, port, self.server_env(workers), self.dir, extra)
+    def start(self, name: str, app: str, port: int, ready: str, flavour: servers.Flavour) -> servers.Server:
+        """Start a server and remember it for the cleanup."""
+        server = servers.Server(name, app, port, self.server_env(), self.dir, flavour)
         self.servers.append(server)
         server.start(ready)
         return server
@@ -321,11 +333,14 @@ class Benchmark:
         """Return the server an endpoint is measured on: the API, or the reference app for its row."""
         return self.reference if key == REFERENCE else api
 
-    def ceiling(self, server: servers.Server, duration: int):
-        """Run wrk once against the bare Flask route."""
-        return wrk.run(
-            "ceiling", server.base_url, wrk.Load("/hello"), duration, self.plan.connections, self.plan.threads, self.dir
-        )
+    def ceiling(self, server: servers.Server, duration: int, label: str = "ceiling"):
+        """Run wrk once against a bare Flask route."""
+        plan = self.plan
+        return wrk.run(label, server.base_url, wrk.Load("/hello"), duration, plan.connections, plan.threads, self.dir)
+
+    def yardstick(self, server: servers.Server, duration: int):
+        """Run wrk once against the fixed yardstick: bare Flask under gunicorn's defaults."""
+        return self.ceiling(server, duration, "yardstick")
 
     # --- phases ---------------------------------------------------------------------------
 
@@ -354,35 +369,66 @@ class Benchmark:
             for name, results in runs.items()
         }
 
-    def warm_up(self, api: servers.Server, ceiling: servers.Server) -> None:
+    def load_events(self, count: int, first_object: int) -> None:
+        """Insert `count` events by SQL (10 per object, from first_object on)."""
+        seconds = events_growth.insert_events(self.settings, count, first_object)
+        print(f"bench: inserted {count:,} events in {seconds:.1f} s", flush=True)
+        self.figures["timings"][f"events +{count}"] = seconds
+
+    def events_latency(self, api: servers.Server, events: int) -> dict:
+        """Time `GET /events?object_id=<random object>` (10 events each) at one connection, as list_latency does."""
+        plan = self.plan
+        load = wrk.Load("/", "random_path.lua", ("/events?limit=100&object_id=", 1, events // 10))
+        wrk.run(f"warm events @ {events}", api.base_url, load, 1, 1, 1, self.dir)
+        runs = [
+            wrk.run(f"events @ {events}", api.base_url, load, plan.latency_duration, 1, 1, self.dir)
+            for _ in range(plan.latency_runs)
+        ]
+        return {
+            "events": events,
+            "p50_ms": statistics.median(r.p50_ms for r in runs),
+            "p99_ms": statistics.median(r.p99_ms for r in runs),
+            "rps": statistics.median(r.rps for r in runs),
+            "errors": sum(r.errors for r in runs),
+        }
+
+    def warm_up(self, api: servers.Server, ceiling: servers.Server, yardstick: servers.Server) -> None:
         """Give every worker its pool connections and the buffer pool its pages."""
+        self.yardstick(yardstick, 2)
         self.ceiling(ceiling, 2)
         for key in self.loads():
             self.run_load(key, self.server_for(key, api), 2)
 
-    def rounds(self, api: servers.Server, ceiling: servers.Server) -> None:
-        """Interleave ceiling and endpoint runs: C E1 C E2 ... C; each ratio uses the C on either side."""
-        results = {key: [] for key in self.loads()}
-        ceilings = []
+    def rounds(self, api: servers.Server, ceiling: servers.Server, yardstick: servers.Server) -> None:
+        """Interleave yardstick and endpoint runs: Y E1 Y E2 ... Y; each ratio uses the Y on either side.
+
+        The production server's own bare Flask route is one more row, so that each endpoint's
+        share of what that server can reach at all follows from the same run.
+        """
+        results = {key: [] for key in [*self.loads(), CEILING]}
+        yardsticks = []
         for number in range(1, self.plan.runs + 1):
             self.figures.setdefault("loadavg", []).append(Path("/proc/loadavg").read_text().split()[0])
             print(f"bench: round {number}/{self.plan.runs} (load average {self.figures['loadavg'][-1]})", flush=True)
-            before = self.ceiling(ceiling, self.plan.duration)
-            ceilings.append(before)
-            for key in self.loads():
-                result = self.run_load(key, self.server_for(key, api), self.plan.duration)
-                after = self.ceiling(ceiling, self.plan.duration)
-                ceilings.append(after)
+            before = self.yardstick(yardstick, self.plan.duration)
+            yardsticks.append(before)
+            for key in results:
+                if key == CEILING:
+                    result = self.ceiling(ceiling, self.plan.duration)
+                else:
+                    result = self.run_load(key, self.server_for(key, api), self.plan.duration)
+                after = self.yardstick(yardstick, self.plan.duration)
+                yardsticks.append(after)
                 result.extra["ratio"] = result.rps / statistics.mean((before.rps, after.rps))
                 results[key].append(result)
                 print(
-                    f"bench:   {key:12} {result.rps:8,.0f} req/s  {result.extra['ratio']:.2f} × ceiling"
+                    f"bench:   {key:12} {result.rps:8,.0f} req/s  {result.extra['ratio']:.2f} × yardstick"
                     f"  p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  errors {result.errors}",
                     flush=True,
                 )
                 before = after
         self.figures["runs"] = {key: [asdict(r) for r in rs] for key, rs in results.items()}
-        self.figures["ceiling_runs"] = [asdict(r) for r in ceilings]
+        self.figures["yardstick_runs"] = [asdict(r) for r in yardsticks]
 
     def memory(self, api: servers.Server, ceiling: servers.Server) -> None:
         """Record the resident memory of every worker after the runs."""
@@ -497,41 +543,9 @@ class Benchmark:
             findings[key]["rps_while_profiled"] = result.rps
         self.figures["profile"] = findings
 
-    def sweep(self) -> None:
-        """Compare worker counts and classes on GET /payments/<id> and POST /payments."""
-        configs = [("sync", 3), ("sync", 5), ("sync", 7), ("gthread", 3), ("gthread", 5)]
-        rows = []
-        for number in range(self.plan.sweep_rounds):
-            order = configs if number % 2 == 0 else list(reversed(configs))
-            for worker_class, workers in order:
-                rows += self._sweep_config(worker_class, workers)
-        self.figures["sweep"] = rows
-
-    def _sweep_config(self, worker_class: str, workers: int) -> list[dict]:
-        """Measure one gunicorn configuration; note how evenly its workers shared the CPU."""
-        extra = ["--worker-class", worker_class] + (["--threads", "4"] if worker_class == "gthread" else [])
-        api = self.start("api-sweep", "app:create_app()", self.plan.api_port, "/health", workers, extra)
-        rows = []
-        try:
-            for key in ("get_payment", "post"):
-                self.run_load(key, api, 1)
-                pids = api.worker_pids()
-                before = {pid: servers.cpu_ticks(pid) for pid in pids}
-                result = self.run_load(key, api, self.plan.sweep_duration)
-                used = [servers.cpu_ticks(pid) - before[pid] for pid in pids]
-                busiest = max(used) / max(sum(used), 1)
-                rows.append(
-                    {
-                        "class": worker_class,
-                        "workers": workers,
-                        "endpoint": key,
-                        **asdict(result),
-                        "busiest_worker_cpu_share": busiest,
-                    }
-                )
-        finally:
-            self.stop(api)
-        return rows
+    def compare_servers(self) -> None:
+        """Compare the candidate production servers (bench/server_compare.py)."""
+        self.figures["servers"] = server_compare.compare(self, self.plan.server_rounds, self.plan.server_duration)
 
     def uncommitted(self) -> list[str]:
         """Return the tracked files (outside bench/) changed in the work tree since the commit."""
@@ -607,22 +621,33 @@ class Benchmark:
         self.create_database()
         self.figures["machine"] = self.machine()
         self.load_base()
-        api = self.start("api", "app:create_app()", plan.api_port, "/health", plan.workers)
-        ceiling = self.start("ceiling", "bench.ceiling_app:create_app()", plan.ceiling_port, "/hello", plan.workers)
+        production = servers.production()
+        api = self.start("api", "app:create_app()", plan.api_port, "/health", production)
+        ceiling = self.start("ceiling", "bench.ceiling_app:create_app()", plan.ceiling_port, "/hello", production)
+        yardstick = self.start(
+            "yardstick", "bench.ceiling_app:create_app()", plan.yardstick_port, "/hello", servers.YARDSTICK
+        )
         self.reference = self.start(
-            "reference", "bench.reference_app:create_app()", plan.reference_port, "/payments/1", plan.workers
+            "reference", "bench.reference_app:create_app()", plan.reference_port, "/payments/1", production
         )
         print(f"bench: list latency at {plan.small:,} payments", flush=True)
         self.figures["latency_small"] = self.list_latency(api, plan.small)
+        self.load_events(plan.small_events, 1)
+        self.figures["events_small"] = self.events_latency(api, plan.small_events)
         self.load(plan.small + 1, plan.payments)
         load_data.analyze(self.settings)
         print(f"bench: list latency at {plan.payments:,} payments", flush=True)
         self.figures["latency_large"] = self.list_latency(api, plan.payments)
-        self.warm_up(api, ceiling)
+        print(f"bench: loading events up to {plan.events:,}", flush=True)
+        self.load_events(plan.events - plan.small_events, plan.small_events // 10 + 1)
+        load_data.analyze(self.settings)
+        self.figures["events_large"] = self.events_latency(api, plan.events)
+        self.warm_up(api, ceiling, yardstick)
         put_first = self.put_next
-        self.rounds(api, ceiling)
+        self.rounds(api, ceiling, yardstick)
         self.memory(api, ceiling)
         self.stop(self.reference)
+        self.stop(yardstick)
         self.save()
         if plan.profile_seconds:
             print("bench: profiling each endpoint with py-spy", flush=True)
@@ -634,9 +659,9 @@ class Benchmark:
         self.stop(api)
         self.stop(ceiling)
         self.save()
-        if plan.sweep_rounds:
-            print("bench: worker count and class sweep", flush=True)
-            self.optional("sweep", self.sweep)
+        if plan.server_rounds:
+            print("bench: the candidate production servers, beside the yardstick", flush=True)
+            self.optional("server comparison", self.compare_servers)
         self.figures["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         self.save()
         target = ROOT / "bench" / ("RESULTS.md" if not plan.quick else "results/RESULTS-quick.md")

@@ -245,7 +245,7 @@ def analyze(settings: dict) -> None:
     cnx = mysql.connector.connect(**connection_settings(settings))
     try:
         cursor = cnx.cursor()
-        for table in ("users", "payments"):
+        for table in ("users", "payments", "events"):
             cursor.execute(f"ANALYZE TABLE {table}")
             cursor.fetchall()
     finally:

@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
-# The benchmark (`make bench`): loads 100k users and 1M payments into its own database on the
-# configured server, serves the API with gunicorn under gunicorn.conf.py, drives every endpoint with
-# wrk against a bare-Flask ceiling, profiles with py-spy, and writes bench/RESULTS.md. About 20 min.
+# The benchmark (`make bench`): loads 100k users, 1M payments and 10M events into its own database on
+# the configured server, serves the API as `make run` does (uWSGI under uwsgi.ini), drives every
+# endpoint with wrk between runs of the fixed yardstick (bare Flask under gunicorn's defaults),
+# profiles with py-spy, compares the candidate servers, and writes bench/RESULTS.md. About 30 min.
 #
 #   bench/run.sh              the full run
-#   QUICK=1 bench/run.sh      a smoke test: 5k users, 60k payments, short runs (about 3 min);
+#   QUICK=1 bench/run.sh      a smoke test: 5k users, 60k payments, 200k events, short runs (about 5 min);
 #                             writes bench/results/RESULTS-quick.md instead
 #
 # Settings (environment): KEEP_DB=1 keeps the database `payments_bench` (dropped otherwise);
 # RUNS, DURATION (s), CONNECTIONS, THREADS, USERS, PAYMENTS, WEB_CONCURRENCY (workers, default
-# gunicorn.conf.py's); PROFILE=0 skips py-spy, SWEEP=0 skips the worker count/class comparison;
-# BENCH_API_PORT (8181), BENCH_CEILING_PORT (8182), BENCH_REFERENCE_PORT (8185). The database server is the one DB_HOST/DB_PORT/DB_USER/DB_PASSWORD
+# uwsgi.ini's); EVENTS (10M); PROFILE=0 skips py-spy, SERVERS=0 skips the server comparison;
+# BENCH_API_PORT (8181), BENCH_CEILING_PORT (8182), BENCH_YARDSTICK_PORT (8183), BENCH_REFERENCE_PORT (8185). The database server is the one DB_HOST/DB_PORT/DB_USER/DB_PASSWORD
 # (environment or .env) name, as for the app. Only the database `payments_bench` is created or dropped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mkdir -p bench/results
-PIDS=bench/results/gunicorn.pids
+PIDS=bench/results/servers.pids
 bench_pid=
 
-# Whatever happens, stop the orchestrator and any gunicorn it started (their process groups).
+# Whatever happens, stop the orchestrator and any server it started (their process groups).
 cleanup() {
   local status=$? pid
   trap - EXIT INT TERM HUP
@@ -30,7 +31,7 @@ cleanup() {
   if [ -f "$PIDS" ]; then
     while read -r pid; do
       [ -n "$pid" ] || continue
-      if grep -qa gunicorn "/proc/$pid/cmdline" 2>/dev/null; then
+      if grep -qaE "gunicorn|uwsgi|granian" "/proc/$pid/cmdline" 2>/dev/null; then
         kill -TERM -- "-$pid" 2>/dev/null || true
         sleep 2
         kill -KILL -- "-$pid" 2>/dev/null || true

@@ -1,4 +1,9 @@
-"""Start and stop gunicorn under the project's gunicorn.conf.py, and read its workers' memory."""
+"""Start and stop the HTTP servers the benchmark measures, and read their workers' memory and CPU.
+
+Every server is one master process (its own process group) with worker processes under it:
+gunicorn, granian and uWSGI alike. `COMMANDS` holds how each candidate server is started; the
+fixed yardstick of SPEC §7 is `yardstick`.
+"""
 
 import os
 import signal
@@ -6,18 +11,78 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+BIN = ROOT / ".venv" / "bin"
+GUNICORN = BIN / "gunicorn"
+CORES = os.cpu_count() or 1
+# gunicorn's own advice, and the yardstick's worker count: 2 × cores + 1.
+SYNC_WORKERS = 2 * CORES + 1
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """One way to serve a WSGI app: a name, how many worker processes, and its command line."""
+
+    name: str
+    workers: int
+    command: Callable[[str, int, int], list[str]]  # (app "module:factory()", port, workers) -> argv
+    cwd: Path = ROOT
+
+
+def _gunicorn(*options: str) -> Callable[[str, int, int], list[str]]:
+    """Return gunicorn under the project's gunicorn.conf.py, with more options."""
+    return lambda app, port, workers: [str(GUNICORN), "-c", "gunicorn.conf.py", *options, app]
+
+
+def _granian(app: str, port: int, workers: int) -> list[str]:
+    """Return granian serving the app's factory over WSGI."""
+    module, factory = app.removesuffix("()").split(":")
+    return [
+        str(BIN / "granian"), "--interface", "wsgi", "--factory", "--no-ws", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), f"{module}:{factory}",
+    ]  # fmt: skip
+
+
+def _uwsgi(app: str, port: int, workers: int) -> list[str]:
+    """Return uWSGI (the pyuwsgi wheel) under the project's uwsgi.ini, serving `app` (PORT and WEB_CONCURRENCY set)."""
+    return [str(BIN / "uwsgi"), "--ini", "uwsgi.ini", "--module", app]
+
+
+def _bare_gunicorn(app: str, port: int, workers: int) -> list[str]:
+    """Return gunicorn with its defaults (sync worker) and only a worker count and an address."""
+    return [str(GUNICORN), "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--pythonpath", str(ROOT), app]
+
+
+# The fixed yardstick's server: run from / so that gunicorn finds no config file (gunicorn.conf.py).
+YARDSTICK = Flavour("gunicorn defaults", SYNC_WORKERS, _bare_gunicorn, Path("/"))
+COMMANDS = {
+    "gunicorn-sync": Flavour("gunicorn sync, gunicorn.conf.py", SYNC_WORKERS, _gunicorn()),
+    "gunicorn-gthread": Flavour(
+        "gunicorn gthread, 4 threads", SYNC_WORKERS, _gunicorn("--worker-class", "gthread", "--threads", "4")
+    ),
+    "granian": Flavour("granian (WSGI)", CORES, _granian),
+    "uwsgi": Flavour("uWSGI, uwsgi.ini", SYNC_WORKERS, _uwsgi),
+}
+# The server the Procfile's `web` process runs (`make run`): chosen by this comparison, see docs/performance.md.
+PRODUCTION = "uwsgi"
+
+
+def production() -> Flavour:
+    """Return how the API is served in production, with WEB_CONCURRENCY workers when it is set."""
+    workers = int(os.environ.get("WEB_CONCURRENCY") or COMMANDS[PRODUCTION].workers)
+    return replace(COMMANDS[PRODUCTION], workers=workers)
 
 
 class Server:
-    """One gunicorn master (its own process group) with its workers."""
+    """One server master (its own process group) with its workers, serving one app on one port."""
 
-    def __init__(self, name: str, app: str, port: int, env: dict, log_dir: Path, extra_args: tuple = ()):
+    def __init__(self, name: str, app: str, port: int, env: dict, log_dir: Path, flavour: Flavour):
         self.name, self.app, self.port, self.env = name, app, port, env
-        self.log_dir, self.extra_args = log_dir, tuple(extra_args)
+        self.log_dir, self.flavour = log_dir, flavour
         self.process: subprocess.Popen | None = None
 
     @property
@@ -26,13 +91,13 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, ready_path: str) -> None:
-        """Start gunicorn with the project's config file and wait until it answers."""
+        """Start the server and wait until it answers with all its workers up."""
         refuse_busy_port(self.port)
-        env = {**self.env, "PORT": str(self.port)}
-        cmd = [str(GUNICORN), "-c", "gunicorn.conf.py", *self.extra_args, self.app]
+        env = {**self.env, "PORT": str(self.port), "WEB_CONCURRENCY": str(self.flavour.workers)}
+        cmd = self.flavour.command(self.app, self.port, self.flavour.workers)
         log = open(self.log_dir / f"{self.name}.log", "a")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            cmd, cwd=self.flavour.cwd, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
         )
         log.close()
         _remember_pid(self.log_dir, self.process.pid)
@@ -46,16 +111,12 @@ class Server:
                 raise RuntimeError(f"{self.name} exited while starting; see {self.log_dir / (self.name + '.log')}")
             try:
                 with urllib.request.urlopen(self.base_url + path, timeout=2) as response:
-                    if response.status == 200 and len(self.worker_pids()) >= self.expected_workers():
+                    if response.status == 200 and len(self.worker_pids()) >= self.flavour.workers:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} did not answer on {self.base_url + path} within 60 s")
-
-    def expected_workers(self) -> int:
-        """Return the worker count gunicorn.conf.py takes from WEB_CONCURRENCY."""
-        return int(self.env["WEB_CONCURRENCY"])
 
     def worker_pids(self) -> list[int]:
         """Return the pids of the master's worker processes."""
@@ -68,7 +129,7 @@ class Server:
             return []
 
     def stop(self) -> None:
-        """Stop gunicorn gracefully, then its whole process group if it lingers."""
+        """Stop the server gracefully, then its whole process group if it lingers."""
         if self.process is None:
             return
         process, self.process = self.process, None
@@ -93,12 +154,12 @@ def refuse_busy_port(port: int) -> None:
     with socket.socket() as probe:
         probe.settimeout(0.5)
         if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise RuntimeError(f"port {port} is already in use; set BENCH_API_PORT / BENCH_CEILING_PORT")
+            raise RuntimeError(f"port {port} is already in use; set the BENCH_*_PORT settings (bench/README.md)")
 
 
 def _pid_file(log_dir: Path) -> Path:
-    """Return the file that lists running gunicorn masters, for run.sh's exit trap."""
-    return log_dir.parent / "gunicorn.pids"
+    """Return the file that lists running server masters, for run.sh's exit trap."""
+    return log_dir.parent / "servers.pids"
 
 
 def _remember_pid(log_dir: Path, pid: int) -> None:
