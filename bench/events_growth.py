@@ -14,6 +14,7 @@ import mysql.connector
 from db import connection_settings
 
 EVENTS_PER_OBJECT = 10
+ACTOR = '{"type": "api_key", "id": 1}'
 BATCH = 1_000_000
 _DIGITS = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL" \
     " SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)"  # fmt: skip
@@ -46,7 +47,7 @@ def insert_events(settings: dict, count: int, first_object: int) -> float:
             data = _DATA.replace("{oid}", oid)
             cursor.execute(
                 "INSERT INTO events (type, object_type, object_id, created_at, actor, request_id, data)"
-                f" SELECT 'payment.updated', 'payment', {oid}, '2026-12-01 10:05:00', 'api_key:1 (benchmark)',"
+                f" SELECT 'payment.updated', 'payment', {oid}, '2026-12-01 10:05:00', '{ACTOR}',"
                 f" MD5({first_object * EVENTS_PER_OBJECT + done} + n), {data}"
                 f" FROM {_numbers()} numbers WHERE n < {size} ORDER BY n"
             )

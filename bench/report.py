@@ -189,6 +189,7 @@ def targets(figures: dict) -> list[str]:
     errors += sum(
         phase[name]["errors"] for phase in (figures["latency_small"], figures["latency_large"]) for name in phase
     )
+    errors += sum(figures[phase]["errors"] for phase in ("events_small", "events_large") if phase in figures)
     read_p99 = max(rows[key]["p99"] for key in READS)
     checks = [
         _ratio_check(rows, "get_payment", "GET /payments/<id>", 0.65),
