@@ -2,7 +2,7 @@
 
     scripts/galera.sh start && .venv/bin/python -m bench.cluster_bench   # then scripts/galera.sh stop --purge
 
-Three set-ups, each given the same gunicorn workers in all (3) and the same wrk load in all (15
+Three set-ups, each given the same server workers in all (3) and the same wrk load in all (15
 connections, 3 threads): "one server" (the server that DB_HOST/DB_PORT name, as for the app);
 "cluster, one API process" (a process listing node 1 first, so every request goes through node 1);
 "cluster, a process per node" (three one-worker processes, each listing its own node first, each
@@ -18,14 +18,14 @@ import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import mysql.connector
 
 from bench import wrk
-from bench.servers import Server
+from bench.servers import Server, production
 from config import Config
 from db import connection_settings, init_db
 from services import api_keys
@@ -44,7 +44,7 @@ USERS = int(os.environ.get("USERS") or 2000)
 
 @dataclass
 class Setup:
-    """One way of serving the API: its database servers and its gunicorn processes (one server list each)."""
+    """One way of serving the API: its database servers and its API server processes (one server list each)."""
 
     name: str
     settings: dict
@@ -102,15 +102,14 @@ def drop(settings: dict) -> None:
 
 
 def start_servers(setup: Setup, first_port: int, keys: dict, log_dir: Path) -> int:
-    """Start a set-up's gunicorn processes, sharing the workers among them; return the next free port."""
+    """Start a set-up's API server processes, sharing the workers among them; return the next free port."""
     workers = WORKERS // len(setup.server_lists)
     setup.servers = []
     for index, hosts in enumerate(setup.server_lists):
         env = {**os.environ, **keys, **{k: str(v) for k, v in database_settings(setup).items()}}
         env.update(DB_HOST=hosts, WEB_CONCURRENCY=str(workers))
-        server = Server(
-            f"{setup.name.replace(' ', '-').replace(',', '')}-{index}", "app:create_app()", first_port, env, log_dir
-        )
+        name = f"{setup.name.replace(' ', '-').replace(',', '')}-{index}"
+        server = Server(name, "app:create_app()", first_port, env, log_dir, replace(production(), workers=workers))
         server.start("/health")
         setup.servers.append(server)
         first_port += 1
@@ -152,8 +151,8 @@ def report(figures: dict, all_setups: list[Setup]) -> str:
     lines = [
         "# Cluster benchmark (bench/cluster_bench.py)",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine} cores shared by wrk, gunicorn and every MariaDB node;"
-        f" {RUNS} runs of {DURATION} s, {CONNECTIONS} connections, {WORKERS} gunicorn workers in all.",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine} cores shared by wrk, the API and every MariaDB node;"
+        f" {RUNS} runs of {DURATION} s, {CONNECTIONS} connections, {WORKERS} server workers in all.",
         "",
         "| set-up | " + " | ".join(f"{name} req/s (median)" for name in LOADS) + " | errors |",
         "|---|" + "---:|" * len(LOADS) + "---:|",

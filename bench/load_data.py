@@ -122,8 +122,9 @@ def _connect(settings: dict):
 
 
 def _worker_init() -> None:
-    """Give each insert worker its own connection."""
+    """Give each insert worker its own connection, and let it die of SIGTERM like the card workers."""
     global _connection
+    _default_signals()
     _connection = _connect(_settings)
 
 

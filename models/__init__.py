@@ -45,6 +45,11 @@ def parsed_rows(cursor, parsers: Parsers) -> list[dict]:
     return rows
 
 
+def in_list(values: list) -> str:
+    """Return the placeholders of an IN list of `values` (`%s, %s, ...`)."""
+    return ", ".join(["%s"] * len(values))
+
+
 def only_row(cursor) -> dict | None:
     """Return the one row a lookup by a unique key found, or None.
 

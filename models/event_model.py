@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from models import parse_datetime, parsed_rows, select_list
+from models import in_list, parse_datetime, parsed_rows, select_list
 
 COLUMNS = ("id", "type", "object_type", "object_id", "created_at", "actor", "request_id", "data")
 TEXT_PARSERS = {"created_at": parse_datetime}
@@ -54,7 +54,7 @@ def purge_events(cursor, before: datetime) -> int:
     ids = [row["id"] for row in cursor.fetchall()]
     if not ids:
         return 0
-    marks = ", ".join(["%s"] * len(ids))
+    marks = in_list(ids)
     cursor.execute(
         "DELETE webhook_attempts FROM webhook_attempts JOIN webhook_deliveries"
         f" ON webhook_deliveries.id = webhook_attempts.delivery_id WHERE webhook_deliveries.event_id IN ({marks})",

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from models import only_row
+from models import in_list, only_row
 
 ENDPOINT_COLUMNS = (
     "id, url, description, event_types, enabled, disabled_reason, failing_since, created_at, updated_at,"
@@ -107,7 +107,7 @@ def attempts_of(cursor, delivery_ids: list[int]) -> list[dict]:
     if not delivery_ids:
         return []
     cursor.execute(
-        f"SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE delivery_id IN ({_marks(delivery_ids)}) ORDER BY id",
+        f"SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE delivery_id IN ({in_list(delivery_ids)}) ORDER BY id",
         delivery_ids,
     )
     return cursor.fetchall()
@@ -136,7 +136,7 @@ def claim_due(cursor, worker: str, limit: int, lease_seconds: float) -> list[dic
         return []
     cursor.execute(
         "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= UTC_TIMESTAMP(3)"
-        f" AND endpoint_id IN ({_marks(endpoint_ids)}) ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        f" AND endpoint_id IN ({in_list(endpoint_ids)}) ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (*endpoint_ids, limit),
     )
     ids = [row["id"] for row in cursor.fetchall()]
@@ -144,7 +144,7 @@ def claim_due(cursor, worker: str, limit: int, lease_seconds: float) -> list[dic
         return []
     cursor.execute(
         "UPDATE webhook_deliveries SET leased_by = %s,"
-        f" next_attempt_at = UTC_TIMESTAMP(3) + INTERVAL %s SECOND WHERE id IN ({_marks(ids)})",
+        f" next_attempt_at = UTC_TIMESTAMP(3) + INTERVAL %s SECOND WHERE id IN ({in_list(ids)})",
         (worker, lease_seconds, *ids),
     )
     cursor.execute(
@@ -154,15 +154,10 @@ def claim_due(cursor, worker: str, limit: int, lease_seconds: float) -> list[dic
         " webhook_endpoints.previous_secret_expires_at, webhook_endpoints.failing_since"
         " FROM webhook_deliveries JOIN events ON events.id = webhook_deliveries.event_id"
         " JOIN webhook_endpoints ON webhook_endpoints.id = webhook_deliveries.endpoint_id"
-        f" WHERE webhook_deliveries.id IN ({_marks(ids)}) ORDER BY webhook_deliveries.id LOCK IN SHARE MODE",
+        f" WHERE webhook_deliveries.id IN ({in_list(ids)}) ORDER BY webhook_deliveries.id LOCK IN SHARE MODE",
         ids,
     )
     return cursor.fetchall()
-
-
-def _marks(values: list) -> str:
-    """Return the placeholders of an IN list of `values`."""
-    return ", ".join(["%s"] * len(values))
 
 
 def record_attempts(cursor, attempts: list[tuple]) -> None:
@@ -181,7 +176,7 @@ def finish_delivered(cursor, delivery_ids: list[int], worker: str) -> None:
         cursor.execute(
             "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,"
             " finished_at = UTC_TIMESTAMP(3), leased_by = NULL"
-            f" WHERE id IN ({_marks(delivery_ids)}) AND leased_by = %s AND status = 'pending'",
+            f" WHERE id IN ({in_list(delivery_ids)}) AND leased_by = %s AND status = 'pending'",
             (*delivery_ids, worker),
         )
 

@@ -1,6 +1,6 @@
 """The /events resource: the history of every payment and user, read-only."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
 
 from db import autocommit, transaction
 from models import event_model, webhook_model
@@ -8,7 +8,7 @@ from routes.filters import event_filters, link_params
 from schemas.event_schema import dump_event
 from schemas.webhook_schema import load_redelivery
 from utils.errors import NotFound, NothingToRedeliver
-from web.http import optional_json_body, page_args, page_response, parse_id
+from web.http import accepted, optional_json_body, page_args, page_response, parse_id
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
@@ -40,6 +40,4 @@ def redeliver_event(event_id: str):
         if not endpoint_ids:
             raise NothingToRedeliver()
         delivery_ids = [webhook_model.queue_delivery(cursor, event_id, endpoint) for endpoint in endpoint_ids]
-    response = jsonify({"event_id": event_id, "delivery_ids": delivery_ids})
-    response.status_code = 202
-    return response
+    return accepted({"event_id": event_id, "delivery_ids": delivery_ids})

@@ -16,7 +16,7 @@ from schemas.webhook_schema import (
 from services import events, webhooks
 from utils.errors import EndpointDisabled, NotFound
 from utils.formatting import utc_now
-from web.http import created, json_body, no_content, optional_json_body, page_args, page_response, parse_id
+from web.http import accepted, created, json_body, no_content, optional_json_body, page_args, page_response, parse_id
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhook-endpoints")
 
@@ -135,6 +135,4 @@ def send_test(endpoint_id: str):
             raise EndpointDisabled()
         event_id = events.record_ping(cursor, endpoint_id)
         delivery_id = webhook_model.queue_delivery(cursor, event_id, endpoint_id)
-    response = jsonify({"event_id": event_id, "delivery_ids": [delivery_id]})
-    response.status_code = 202
-    return response
+    return accepted({"event_id": event_id, "delivery_ids": [delivery_id]})

@@ -26,3 +26,22 @@ def test_the_card_encryption_workers_die_of_sigterm_under_the_benchmarks_own_han
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == str(int(signal.SIG_DFL))
+
+
+def test_the_payment_insert_workers_die_of_sigterm_under_the_benchmarks_own_handler():
+    # The same for the workers that insert payments (each with its connection, left out here).
+    script = textwrap.dedent(
+        """
+        import multiprocessing, signal
+        from bench import bench, load_data
+        load_data._connect = lambda settings: None
+        signal.signal(signal.SIGTERM, bench._terminate)
+        with multiprocessing.get_context("fork").Pool(2, initializer=load_data._worker_init) as pool:
+            print(int(pool.apply(signal.getsignal, (signal.SIGTERM,))))
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == str(int(signal.SIG_DFL))

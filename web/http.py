@@ -144,6 +144,13 @@ def created(body: dict, location: str) -> Response:
     return response
 
 
+def accepted(body: dict) -> Response:
+    """Return a 202 response: the work is queued, not done."""
+    response = jsonify(body)
+    response.status_code = 202
+    return response
+
+
 def no_content() -> Response:
     """Return an empty 204 response, with no Content-Type since there is no content."""
     response = Response(status=204)
