@@ -1,4 +1,4 @@
-"""Start and stop the HTTP servers the benchmark measures, and read their workers' memory and CPU.
+"""Start and stop the HTTP servers the benchmark measures, and read their workers' memory.
 
 Every server is one master process (its own process group) with worker processes under it:
 gunicorn, granian and uWSGI alike. `COMMANDS` holds how each candidate server is started; the
@@ -189,9 +189,3 @@ def memory_kib(pid: int) -> dict:
     except OSError:
         pass
     return {"pid": pid, "rss_kib": rss, "pss_kib": pss}
-
-
-def cpu_ticks(pid: int) -> int:
-    """Return a process's user + system CPU time, in clock ticks."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])

@@ -62,12 +62,12 @@ def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float = 30)
 
 
 BIN = Path(sys.executable).parent
+APP = "app:create_app()"
 # The production server (the Procfile's, uwsgi.ini) and the alternative one (gunicorn.conf.py).
 SERVER_COMMANDS = {
     "uwsgi": lambda port: [str(BIN / "uwsgi"), "--ini", "uwsgi.ini"],
     "gunicorn": lambda port: [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", APP],
 }
-APP = "app:create_app()"
 
 
 def start_server(
