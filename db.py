@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 import mysql.connector
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from mysql.connector import errorcode
 from mysql.connector.abstracts import MySQLConnectionAbstract
 from mysql.connector.cursor import MySQLCursorDict
@@ -91,6 +91,8 @@ TRANSIENT_ERRNOS = {
 }
 # How many times in all a request runs when it loses a certification conflict or its server dies.
 REQUEST_ATTEMPTS = 3
+# Requests with these methods change nothing: their connection commits every statement by itself.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def connection_settings(config: dict, *, with_database: bool = True) -> dict:
@@ -223,23 +225,31 @@ def _close_quietly(connection: MySQLConnectionAbstract) -> None:
         pass
 
 
-def get_pool(app: Flask) -> ConnectionPool:
-    """Return this process's pool, creating it on first use."""
-    pool = app.extensions.get("db_pool")
+def get_pool(app: Flask, *, writes: bool = False) -> ConnectionPool:
+    """Return this process's pool of autocommit connections, or of write connections, creating it on first use.
+
+    A write connection has autocommit off, so its first statement begins the transaction: no
+    START TRANSACTION round trip. Reads keep autocommit on, so they never leave a transaction
+    (and its snapshot and metadata locks) open on an idle connection.
+    """
+    name = "db_write_pool" if writes else "db_pool"
+    pool = app.extensions.get(name)
     if pool is None:
         with _pool_lock:
-            pool = app.extensions.get("db_pool")
+            pool = app.extensions.get(name)
             if pool is None:
-                settings, size = connection_settings(app.config), app.config["DB_POOL_SIZE"]
-                pool = ConnectionPool(settings, size, sync_wait=app.config["DB_WSREP_SYNC_WAIT"])
-                app.extensions["db_pool"] = pool
+                settings = {**connection_settings(app.config), "autocommit": not writes}
+                pool = ConnectionPool(settings, app.config["DB_POOL_SIZE"], sync_wait=app.config["DB_WSREP_SYNC_WAIT"])
+                app.extensions[name] = pool
     return pool
 
 
 def get_db() -> MySQLConnectionAbstract:
-    """Return the request's connection, taken from the pool on first use."""
+    """Return the request's connection, taken on first use: a write connection for a request that may change data."""
     if "db" not in g:
-        g.db = get_pool(current_app).acquire(current_app.config["DB_POOL_WAIT_SECONDS"])
+        writes = has_request_context() and request.method not in READ_METHODS
+        g.db = get_pool(current_app, writes=writes).acquire(current_app.config["DB_POOL_WAIT_SECONDS"])
+        g.db_writes = writes
         if not current_app.extensions.get("db_checked"):
             _run_first_use_checks(g.db)
     return g.db
@@ -249,6 +259,7 @@ def _run_first_use_checks(connection: MySQLConnectionAbstract) -> None:
     """Run the checks registered with `add_first_use_check` until they have all passed once in this process."""
     for check in current_app.extensions.get("db_first_use_checks", ()):
         check(connection)
+    _end_open_transaction(connection)
     current_app.extensions["db_checked"] = True
 
 
@@ -264,10 +275,12 @@ def mark_broken() -> None:
 
 def close_db(exception: BaseException | None = None) -> None:
     """Give the request's connection back to the pool (replaced if a request failed on it)."""
-    connection = g.pop("db", None)
+    connection, writes = g.pop("db", None), g.pop("db_writes", False)
     if connection is not None:
+        if exception is None and not g.get("db_broken") and connection.in_transaction:
+            _rollback_quietly(connection)  # never hand on an open transaction
         broken = g.pop("db_broken", False) or exception is not None
-        get_pool(current_app).release(connection, broken=broken)
+        get_pool(current_app, writes=writes).release(connection, broken=broken)
 
 
 def dict_cursor(connection: MySQLConnectionAbstract):
@@ -289,7 +302,8 @@ def transaction() -> Iterator:
     db = get_db()
     cursor = dict_cursor(db)
     try:
-        db.start_transaction()
+        if not g.db_writes:
+            db.start_transaction()
         yield cursor
         _commit(db)
     except BaseException:
@@ -301,12 +315,28 @@ def transaction() -> Iterator:
 
 @contextmanager
 def autocommit() -> Iterator:
-    """Give a dictionary cursor for reads and single-statement writes, each committed by itself."""
-    cursor = dict_cursor(get_db())
+    """Give a dictionary cursor for reads and single-statement writes, each committed by itself.
+
+    On a write connection (autocommit off) they are committed together at the end of the block,
+    or rolled back if it fails.
+    """
+    db = get_db()
+    cursor = dict_cursor(db)
     try:
         yield cursor
+        _end_open_transaction(db)
+    except BaseException:
+        if db.in_transaction:
+            _rollback_quietly(db)
+        raise
     finally:
         cursor.close()
+
+
+def _end_open_transaction(db: MySQLConnectionAbstract) -> None:
+    """Commit what a write connection's statements began (a read begins a transaction too); no-op otherwise."""
+    if db.in_transaction:
+        _driver_commit(db)
 
 
 def _commit(db: MySQLConnectionAbstract) -> None:

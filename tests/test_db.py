@@ -13,7 +13,7 @@ import db
 from app import create_app
 from config import parse_servers
 from db import init_db
-from tests.conftest import SuiteConfig, config_dict, rows_of, typed_row, unique_email
+from tests.conftest import SuiteConfig, card_payment, config_dict, rows_of, typed_row, unique_email
 from tests.live import ROOT, free_port, server_environment
 from utils.errors import ServiceUnavailable
 
@@ -35,6 +35,56 @@ def test_a_transaction_rolls_back_and_reraises_on_error(app, sql):
         )
         raise RuntimeError("boom")
     assert sql("SELECT id FROM users WHERE email = %s", (email,)) == []
+
+
+def session_status(connection, *names: str) -> dict[str, int]:
+    """Return some of a connection's own status counters."""
+    cursor = connection.cursor()
+    cursor.execute(f"SHOW SESSION STATUS WHERE Variable_name IN ({', '.join(['%s'] * len(names))})", names)
+    return {name: int(value) for name, value in cursor.fetchall()}
+
+
+def test_a_write_request_begins_its_transaction_with_its_first_statement(database, make_user):
+    app = create_app(SuiteConfig)  # its own pools: every write below runs on one connection
+    client = app.test_client()
+    user = make_user()
+    for _ in range(3):
+        assert client.post("/payments", json=card_payment(user["id"])).status_code == 201
+    with app.test_request_context(method="POST"):
+        counters = session_status(db.get_db(), "Com_begin", "Com_commit", "Com_insert")
+    assert counters["Com_insert"] >= 6 and counters["Com_commit"] >= 3  # a payment and its event, each time
+    assert counters["Com_begin"] == 0  # no START TRANSACTION round trip
+
+
+def test_reads_on_a_write_connection_leave_no_transaction_open(app, sql):
+    with app.test_request_context(method="POST"):
+        with db.autocommit() as cursor:
+            cursor.execute("SELECT COUNT(*) AS n FROM users")
+            cursor.fetchall()
+        assert not db.get_db().in_transaction  # its snapshot and table locks are released
+
+
+def test_a_write_connection_commits_a_single_statement_write_at_the_end_of_its_block(app, sql):
+    email, failing = unique_email(), unique_email()
+    insert = "INSERT INTO users (name, email, created_at, updated_at) VALUES ('T', %s, NOW(), NOW())"
+    with app.test_request_context(method="POST"):
+        with db.autocommit() as cursor:
+            cursor.execute(insert, (email,))
+        assert len(sql("SELECT id FROM users WHERE email = %s", (email,))) == 1  # seen by another connection
+        with pytest.raises(RuntimeError, match="boom"), db.autocommit() as cursor:
+            cursor.execute(insert, (failing,))
+            raise RuntimeError("boom")
+    assert sql("SELECT id FROM users WHERE email = %s", (failing,)) == []
+
+
+def test_a_connection_is_never_handed_on_with_a_transaction_open(database):
+    app = create_app(SuiteConfig)  # its own pools, so the next request surely gets the same connection
+    with app.test_request_context(method="POST"):
+        db.dict_cursor(db.get_db()).execute("SELECT COUNT(*) FROM users")  # begins one, never ended
+        connection_id = db.get_db().connection_id
+    with app.test_request_context(method="POST"):
+        assert db.get_db().connection_id == connection_id
+        assert not db.get_db().in_transaction
 
 
 def rows_both_ways(app, statement: str, params: tuple, *, fetchone_first: bool = False) -> tuple:

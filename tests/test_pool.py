@@ -51,8 +51,8 @@ class PatientPoolConfig(PoolConfig):
 
 
 @pytest.fixture(scope="module")
-def pool_database():
-    """This module's own database, with the schema; dropped at the end."""
+def pool_database(database):
+    """This module's own database, with the schema and the suite's API key; dropped at the end."""
     settings = config_dict(PoolConfig)
     init_test_db(settings)
     yield settings
@@ -86,19 +86,19 @@ def serving(config_class: type) -> Iterator[tuple[str, object]]:
 
 @contextmanager
 def holding_connections(app, count: int) -> Iterator[threading.Event]:
-    """Check `count` connections out of the app's pool and keep them until the yielded event is set."""
+    """Check `count` connections out of each of the app's pools (reads, writes); keep them until the event is set."""
     release, taken = threading.Event(), threading.Semaphore(0)
 
-    def hold() -> None:
-        with app.app_context():
+    def hold(method: str) -> None:
+        with app.test_request_context(method=method):
             db.get_db()
             taken.release()
             release.wait(30)
 
-    holders = [threading.Thread(target=hold, daemon=True) for _ in range(count)]
+    holders = [threading.Thread(target=hold, args=(method,), daemon=True) for method in ("GET", "POST") * count]
     for holder in holders:
         holder.start()
-    for _ in range(count):
+    for _ in holders:
         assert taken.acquire(timeout=10), "could not check out a connection to hold"
     try:
         yield release
