@@ -380,17 +380,24 @@ class Benchmark:
         plan = self.plan
         load = wrk.Load("/", "random_path.lua", ("/events?limit=100&object_id=", 1, events // 10))
         wrk.run(f"warm events @ {events}", api.base_url, load, 1, 1, 1, self.dir)
+        pages_read = self.pages_read_from_disk()
         runs = [
             wrk.run(f"events @ {events}", api.base_url, load, plan.latency_duration, 1, 1, self.dir)
             for _ in range(plan.latency_runs)
         ]
+        pages_read = self.pages_read_from_disk() - pages_read
         return {
             "events": events,
             "p50_ms": statistics.median(r.p50_ms for r in runs),
             "p99_ms": statistics.median(r.p99_ms for r in runs),
             "rps": statistics.median(r.rps for r in runs),
             "errors": sum(r.errors for r in runs),
+            "disk_reads_per_request": pages_read / max(1, sum(r.requests for r in runs)),
         }
+
+    def pages_read_from_disk(self) -> int:
+        """Return how many pages the database server has read from disk, missing its buffer pool, since it started."""
+        return int(self.query("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'")[0][1])
 
     def warm_up(self, api: servers.Server, ceiling: servers.Server, yardstick: servers.Server) -> None:
         """Give every worker its pool connections and the buffer pool its pages."""

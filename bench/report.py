@@ -170,11 +170,12 @@ def latency_section(figures: dict) -> list[str]:
             "`GET /events?limit=100&object_id=<random object>` (10 events per object, spread over the table),"
             " one connection, median of the runs.",
             "",
-            "| events in table | p50 ms | p99 ms | req/s |",
-            "|---:|---:|---:|---:|",
+            "| events in table | p50 ms | p99 ms | req/s | pages read from disk per request |",
+            "|---:|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {row['events']:,} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['rps']:,.0f} |"
+            f"| {row['events']:,} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['rps']:,.0f}"
+            f" | {row.get('disk_reads_per_request', float('nan')):.1f} |"
             for row in (small, large)
         ]
     return [*lines, ""]
