@@ -20,20 +20,22 @@ COLUMNS = (
 def create_app() -> Flask:
     """Return an app with one route, /payments/<id>, over a pool of the configured database."""
     app = Flask(__name__)
-    pool = pooling.MySQLConnectionPool(
-        pool_size=1,
-        pool_reset_session=False,
-        host=os.environ["DB_HOST"],
-        port=int(os.environ["DB_PORT"]),
-        user=os.environ["DB_USER"],
-        password=os.environ["DB_PASSWORD"],
-        database=os.environ["DB_NAME"],
-        autocommit=True,
-    )
+    pools = {}
 
     @app.get("/payments/<int:payment_id>")
     def get_payment(payment_id: int):
-        connection = pool.get_connection()
+        if "pool" not in pools:  # opened in the worker: a pool made before a fork would share one socket
+            pools["pool"] = pooling.MySQLConnectionPool(
+                pool_size=1,
+                pool_reset_session=False,
+                host=os.environ["DB_HOST"],
+                port=int(os.environ["DB_PORT"]),
+                user=os.environ["DB_USER"],
+                password=os.environ["DB_PASSWORD"],
+                database=os.environ["DB_NAME"],
+                autocommit=True,
+            )
+        connection = pools["pool"].get_connection()
         try:
             cursor = connection.cursor(dictionary=True)
             cursor.execute(f"SELECT {COLUMNS} FROM payments WHERE id = %s", (payment_id,))
