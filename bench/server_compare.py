@@ -4,7 +4,7 @@ Each candidate of `servers.COMMANDS` serves the API and the bare Flask route at 
 wrk drives the bare route, GET /payments/<id> and POST /payments, each run between two runs of
 the fixed yardstick (bare Flask under gunicorn's defaults), so every figure is also a ratio to
 the yardstick. Rounds take the candidates in alternating order. A phase of `make bench`;
-`python -m bench.server_compare` runs it alone on a small database (about 6 min).
+`python -m bench.server_compare` runs it alone on a small database (about 7 min).
 """
 
 import statistics

@@ -38,13 +38,17 @@ def _gunicorn(*options: str) -> Callable[[str, int, int], list[str]]:
     return lambda app, port, workers: [str(GUNICORN), "-c", "gunicorn.conf.py", *options, app]
 
 
-def _granian(app: str, port: int, workers: int) -> list[str]:
-    """Return granian serving the app's factory over WSGI."""
-    module, factory = app.removesuffix("()").split(":")
-    return [
-        str(BIN / "granian"), "--interface", "wsgi", "--factory", "--no-ws", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", str(workers), f"{module}:{factory}",
-    ]  # fmt: skip
+def _granian(*options: str) -> Callable[[str, int, int], list[str]]:
+    """Return granian serving the app's factory over WSGI, with more options."""
+
+    def command(app: str, port: int, workers: int) -> list[str]:
+        module, factory = app.removesuffix("()").split(":")
+        return [
+            str(BIN / "granian"), "--interface", "wsgi", "--factory", "--no-ws", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), *options, f"{module}:{factory}",
+        ]  # fmt: skip
+
+    return command
 
 
 def _uwsgi(app: str, port: int, workers: int) -> list[str]:
@@ -64,7 +68,12 @@ COMMANDS = {
     "gunicorn-gthread": Flavour(
         "gunicorn gthread, 4 threads", SYNC_WORKERS, _gunicorn("--worker-class", "gthread", "--threads", "4")
     ),
-    "granian": Flavour("granian (WSGI)", CORES, _granian),
+    "granian": Flavour("granian (WSGI)", CORES, _granian()),
+    # One Python thread a worker, as a sync worker: no contention for the GIL among a worker's
+    # threads, but a request that waits holds up every connection its worker has accepted.
+    "granian-1-thread": Flavour(
+        "granian (WSGI), 1 thread a worker", CORES + 1, _granian("--blocking-threads", "1", "--backpressure", "1")
+    ),
     "uwsgi": Flavour("uWSGI, uwsgi.ini", SYNC_WORKERS, _uwsgi),
 }
 # The server the Procfile's `web` process runs (`make run`): chosen by this comparison, see docs/performance.md.

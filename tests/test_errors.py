@@ -5,6 +5,7 @@ import socket
 
 import pytest
 import requests
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from tests import api
 from tests.conftest import unique_email
@@ -258,6 +259,17 @@ def test_requests_the_server_cannot_parse_get_problem_json_not_html(request, ser
     problem = json.loads(body)
     assert problem["status"] == status and problem["title"] and problem["detail"]
     assert "4111" not in body.decode()
+
+
+def test_a_long_query_string_is_414_under_a_server_that_passes_no_raw_request_uri(app):
+    # gunicorn and uWSGI pass the raw request line's target; other WSGI servers (granian) pass
+    # only PATH_INFO and QUERY_STRING, and the query string counts towards the limit all the same.
+    environ = EnvironBuilder(path="/payments", query_string="card=4111111111111111&x=" + "a" * 5000).get_environ()
+    for name in ("REQUEST_URI", "RAW_URI"):
+        environ.pop(name, None)
+    body, status, headers = run_wsgi_app(app.wsgi_app, environ)
+    assert status.startswith("414 ") and headers["Content-Type"] == "application/problem+json"
+    assert "4111" not in b"".join(body).decode()
 
 
 @pytest.mark.parametrize("server", ["live_server", "gunicorn_server"])

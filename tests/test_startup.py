@@ -247,3 +247,21 @@ def test_clients_that_keep_their_connections_open_are_all_served_by_fewer_worker
     finally:
         for session in sessions:
             session.close()
+
+
+def test_a_request_waiting_on_a_lock_holds_up_no_other_client_while_a_worker_is_free(own_server, database):
+    # Two workers, one held by a payment that waits for a locked row: every new client must still
+    # be answered by the other, not queued behind the waiting request by the worker that took it.
+    process, url, _ = own_server()
+    user_id, results = new_user(url), []
+    held = HeldUser(database, user_id)
+    try:
+        thread = post_in_background(url, user_id, results)
+        time.sleep(1)  # the payment is now waiting for the user's row
+        for _ in range(8):
+            with requests.Session() as client:
+                assert client.get(f"{url}/health", timeout=5).status_code == 200
+    finally:
+        held.release()
+    thread.join(timeout=30)
+    assert getattr(results[0], "status_code", results[0]) == 201

@@ -59,7 +59,7 @@ def refused_status(environ: dict) -> int | None:
         return 400
     if not environ.get("CONTENT_LENGTH", "0").isdigit():
         return 400
-    uri = environ.get("REQUEST_URI") or environ.get("RAW_URI") or environ.get("PATH_INFO", "")
+    uri = environ.get("REQUEST_URI") or environ.get("RAW_URI") or _target(environ)
     line = len(environ["REQUEST_METHOD"]) + len(uri) + len(environ.get("SERVER_PROTOCOL", "")) + 2
     if line > REQUEST_LINE_LIMIT:
         return 414
@@ -70,6 +70,12 @@ def refused_status(environ: dict) -> int | None:
     if len(headers) > HEADER_FIELDS_LIMIT or any(len(n) + len(v) + 2 > HEADER_FIELD_LIMIT for n, v in headers):
         return 431
     return None
+
+
+def _target(environ: dict) -> str:
+    """Return the request target rebuilt from its path and query string (servers that pass no raw one)."""
+    query = environ.get("QUERY_STRING")
+    return environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
 
 
 def _undecoded_chunked_body(environ: dict) -> bool:
