@@ -290,6 +290,10 @@ def dict_cursor(connection: MySQLConnectionAbstract):
     return MySQLCursorDict(connection)
 
 
+class Rollback(Exception):
+    """Raise inside `transaction()` to end it without committing and go on after the block."""
+
+
 @contextmanager
 def transaction() -> Iterator:
     """Run a block in one transaction: commit on success, roll back and re-raise on error.
@@ -306,6 +310,8 @@ def transaction() -> Iterator:
             db.start_transaction()
         yield cursor
         _commit(db)
+    except Rollback:
+        _rollback_quietly(db)  # nothing committed: the request may still run again after a conflict
     except BaseException:
         _rollback_quietly(db)
         raise

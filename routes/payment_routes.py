@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app, jsonify, url_for
 
-from db import autocommit, transaction
+from db import Rollback, autocommit, transaction
 from models import event_model, payment_model
 from routes.filters import payment_filters
 from schemas.event_schema import dump_event
@@ -95,10 +95,11 @@ def update_payment(payment_id: str):
         payment = visible(payment_model.lock_payment(cursor, payment_id))
         refuse_other_users(changes)
         columns = plan_update(payment, changes, card_keys())
-        if columns:
-            old_status, payment = payment["status"], {**payment, **columns, "updated_at": utc_now()}
-            payment_model.update_payment(cursor, payment_id, columns, payment["updated_at"])
-            events.record(cursor, events.payment_change_type(old_status, payment["status"]), dump_payment(payment))
+        if not columns:
+            raise Rollback  # nothing to change: commit nothing, so a lost conflict still runs it again
+        old_status, payment = payment["status"], {**payment, **columns, "updated_at": utc_now()}
+        payment_model.update_payment(cursor, payment_id, columns, payment["updated_at"])
+        events.record(cursor, events.payment_change_type(old_status, payment["status"]), dump_payment(payment))
     return jsonify(dump_payment(payment))
 
 
@@ -108,12 +109,12 @@ def move_status(payment_id: int, target: str) -> dict | None:
     No read before the write, unlike the locked read-modify-write. None (unknown payment, same
     status, a transition the lifecycle refuses) leaves the answer to the locked path.
     """
-    sources = statuses_leading_to(target)
+    sources, payment = statuses_leading_to(target), None
     if not sources:
         return None
     with transaction() as cursor:
         if not payment_model.move_status(cursor, payment_id, target, sources, utc_now(), access.acting_user_id()):
-            return None
+            raise Rollback  # a commit would mark the request as having changed data: never run again
         payment = payment_model.get_payment(cursor, payment_id)  # the UPDATE holds its row lock: it is there
         events.record(cursor, events.PAYMENT_STATUS_EVENTS[target], dump_payment(payment))
     return payment

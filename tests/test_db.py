@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 
+import flask
 import mysql.connector
 import pytest
 
@@ -35,6 +36,28 @@ def test_a_transaction_rolls_back_and_reraises_on_error(app, sql):
         )
         raise RuntimeError("boom")
     assert sql("SELECT id FROM users WHERE email = %s", (email,)) == []
+
+
+def test_a_transaction_ended_by_rollback_keeps_nothing_and_the_block_after_it_runs(app, sql):
+    email = unique_email()
+    with app.test_request_context(method="POST"):
+        with db.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO users (name, email, created_at, updated_at) VALUES ('T', %s, NOW(), NOW())", (email,)
+            )
+            raise db.Rollback
+        assert not db.get_db().in_transaction and not flask.g.get("db_committed")
+    assert sql("SELECT id FROM users WHERE email = %s", (email,)) == []
+
+
+def test_a_status_change_to_the_current_status_commits_nothing_so_a_conflict_still_runs_it_again(client, make_payment):
+    payment = make_payment()
+    assert client.put(f"/payments/{payment['id']}", json={"status": "completed"}).status_code == 200
+    with client:
+        response = client.put(f"/payments/{payment['id']}", json={"status": "completed"})
+        assert response.status_code == 200 and response.get_json()["status"] == "completed"
+        # A conflict (1213) lost now, or a server lost, would run the whole request again.
+        assert db.may_repeat(mysql.connector.errors.DatabaseError(errno=1213))
 
 
 def session_status(connection, *names: str) -> dict[str, int]:
