@@ -164,6 +164,44 @@ def test_a_request_line_past_the_servers_buffer_is_closed_unanswered_and_not_log
     assert not CARD_DATA.search(live_server.log_file.read_text())
 
 
+def uwsgi_packet(variables: dict[str, str]) -> bytes:
+    """Return a request in the uwsgi protocol, the one uWSGI's router speaks to its workers."""
+    body = b"".join(
+        len(part).to_bytes(2, "little") + part for pair in variables.items() for part in map(str.encode, pair)
+    )
+    return bytes([0]) + len(body).to_bytes(2, "little") + bytes([0]) + body
+
+
+DELIVER_AS_NOBODY = """
+import socket, sys
+address, packet = sys.argv[1], bytes.fromhex(sys.argv[2])
+host, _, port = address.rpartition(":")
+family, where = (socket.AF_INET, (host, int(port))) if host else (socket.AF_UNIX, address)
+with socket.socket(family) as connection:
+    connection.connect(where)
+    connection.sendall(packet)
+    print(connection.recv(65536))
+"""
+
+
+def test_no_other_user_can_reach_the_workers_socket_to_make_them_run_a_file(live_server, tmp_path):
+    # The uwsgi protocol lets whoever reaches the workers name a Python file for them to run.
+    address = re.search(r"uwsgi socket 0 bound to \w+ address (\S+)", live_server.log_file.read_text())[1]
+    marker = tmp_path / "ran"
+    script = tmp_path / "other.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\ndef application(environ, start_response): pass\n")
+    packet = uwsgi_packet({
+        "REQUEST_METHOD": "GET", "PATH_INFO": "/other", "SCRIPT_NAME": "/other", "UWSGI_APPID": "other",
+        "UWSGI_FILE": str(script), "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "x", "SERVER_PORT": "1",
+    })  # fmt: skip
+    result = subprocess.run(
+        ["/usr/bin/python3", "-c", DELIVER_AS_NOBODY, address, packet.hex()],
+        user="nobody", capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert not marker.exists()
+    assert "PermissionError" in result.stderr, result.stdout
+
+
 def test_gunicorn_says_where_it_listens_and_that_the_api_is_ready(gunicorn_server):
     output = gunicorn_server.log_file.read_text()
     port = gunicorn_server.url.rsplit(":", 1)[1]
