@@ -52,8 +52,8 @@ def _granian(*options: str) -> Callable[[str, int, int], list[str]]:
 
 
 def _uwsgi(app: str, port: int, workers: int) -> list[str]:
-    """Return uWSGI (the pyuwsgi wheel) under the project's uwsgi.ini, serving `app` (PORT and WEB_CONCURRENCY set)."""
-    return [str(BIN / "uwsgi"), "--ini", "uwsgi.ini", "--module", app]
+    """Return uWSGI (the pyuwsgi wheel) as `make run` starts it (web/serve.py, uwsgi.ini), serving `app`."""
+    return [str(BIN / "python"), "-m", "web.serve", "--module", app]
 
 
 def _bare_gunicorn(app: str, port: int, workers: int) -> list[str]:

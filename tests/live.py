@@ -65,7 +65,7 @@ BIN = Path(sys.executable).parent
 APP = "app:create_app()"
 # The production server (the Procfile's, uwsgi.ini) and the alternative one (gunicorn.conf.py).
 SERVER_COMMANDS = {
-    "uwsgi": lambda port: [str(BIN / "uwsgi"), "--ini", "uwsgi.ini"],
+    "uwsgi": lambda port: [str(BIN / "python"), "-m", "web.serve"],
     "gunicorn": lambda port: [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", APP],
 }
 

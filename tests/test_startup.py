@@ -21,6 +21,7 @@ from db import connection_settings
 from tests import api
 from tests.conftest import card_payment, unique_email
 from tests.live import BIN, ROOT, free_port, server_environment, start_server, stop_server
+from web.serve import listening_socket
 
 # The test cards below, grouped or not, as they must never appear in the log.
 CARD_DATA = re.compile(r"4111[\s-]*1111[\s-]*1111[\s-]*1111|3782[\s-]*8224[\s-]*6310[\s-]*005")
@@ -38,11 +39,42 @@ def test_the_live_server_says_where_the_api_is_and_how_to_get_a_key(live_server)
 def test_bad_keys_stop_the_server_before_any_worker_starts(database, tmp_path):
     env = {**server_environment(database, free_port()), "CARD_NUMBER_KEYS": "1:not-a-key"}
     result = subprocess.run(
-        [str(BIN / "uwsgi"), "--ini", "uwsgi.ini"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [str(BIN / "python"), "-m", "web.serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode != 0
     assert "Cannot start the Payments API: CARD_NUMBER_KEYS" in result.stdout + result.stderr
     assert "spawned uWSGI worker" not in result.stdout + result.stderr
+
+
+def test_every_client_connection_the_server_accepts_has_nagles_algorithm_off():
+    # uWSGI's router never sets TCP_NODELAY itself: without it a response larger than the router's
+    # buffer went out in pieces that each waited for the client's delayed ACK (docs/performance.md).
+    with listening_socket(0) as listener:
+        with socket.create_connection(listener.getsockname()):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+@pytest.mark.parametrize(
+    "port, message",
+    [("abc", "PORT must be a TCP port number (1-65535), not 'abc'"), ("70000", "PORT must be a TCP port number")],
+)
+def test_a_port_that_is_not_a_port_number_stops_the_server_with_a_message(database, port, message):
+    env = {**server_environment(database, free_port()), "PORT": port}
+    result = subprocess.run([str(BIN / "python"), "-m", "web.serve"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and message in result.stderr
+
+
+def test_a_port_in_use_stops_the_server_with_a_message_and_leaves_the_other_server_serving(live_server):
+    port = live_server.url.rsplit(":", 1)[1]
+    env = {**server_environment(live_server.settings, int(port))}
+    result = subprocess.run(
+        [str(BIN / "python"), "-m", "web.serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert f"Cannot listen on port {port}: Address already in use" in result.stderr
+    assert api.get(f"{live_server.url}/payments?limit=1").status_code == 200
 
 
 def wait_for_line(log_file: Path, process: subprocess.Popen, marker: str, seconds: float = 30) -> str:
