@@ -20,7 +20,7 @@ import requests
 from db import connection_settings
 from tests import api
 from tests.conftest import card_payment, unique_email
-from tests.live import BIN, ROOT, free_port, server_environment, start_server, stop_server
+from tests.live import ROOT, SERVER_COMMANDS, free_port, server_environment, start_server, stop_server
 from web.serve import listening_socket
 
 # The test cards below, grouped or not, as they must never appear in the log.
@@ -36,11 +36,15 @@ def test_the_live_server_says_where_the_api_is_and_how_to_get_a_key(live_server)
     assert "needs an API key" in hint and hint.endswith("flask --app app create-api-key --name NAME")
 
 
+def run_production_server(env: dict) -> subprocess.CompletedProcess:
+    """Run the production server as `make run` does, for a start that is expected to stop; return its result."""
+    command = SERVER_COMMANDS["uwsgi"](0)  # its port is env["PORT"]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
 def test_bad_keys_stop_the_server_before_any_worker_starts(database, tmp_path):
     env = {**server_environment(database, free_port()), "CARD_NUMBER_KEYS": "1:not-a-key"}
-    result = subprocess.run(
-        [str(BIN / "python"), "-m", "web.serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    result = run_production_server(env)
     assert result.returncode != 0
     assert "Cannot start the Payments API: CARD_NUMBER_KEYS" in result.stdout + result.stderr
     assert "spawned uWSGI worker" not in result.stdout + result.stderr
@@ -58,20 +62,20 @@ def test_every_client_connection_the_server_accepts_has_nagles_algorithm_off():
 
 @pytest.mark.parametrize(
     "port, message",
-    [("abc", "PORT must be a TCP port number (1-65535), not 'abc'"), ("70000", "PORT must be a TCP port number")],
+    [
+        ("abc", "PORT must be a TCP port number (1-65535), not 'abc'"),
+        ("70000", "PORT must be a TCP port number"),
+        ("８０８０", "PORT must be a TCP port number (1-65535), not '８０８０'"),
+    ],
 )
 def test_a_port_that_is_not_a_port_number_stops_the_server_with_a_message(database, port, message):
-    env = {**server_environment(database, free_port()), "PORT": port}
-    result = subprocess.run([str(BIN / "python"), "-m", "web.serve"], cwd=ROOT, env=env, capture_output=True, text=True)
+    result = run_production_server({**server_environment(database, free_port()), "PORT": port})
     assert result.returncode == 1 and message in result.stderr
 
 
 def test_a_port_in_use_stops_the_server_with_a_message_and_leaves_the_other_server_serving(live_server):
     port = live_server.url.rsplit(":", 1)[1]
-    env = {**server_environment(live_server.settings, int(port))}
-    result = subprocess.run(
-        [str(BIN / "python"), "-m", "web.serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    result = run_production_server(server_environment(live_server.settings, int(port)))
     assert result.returncode == 1
     assert f"Cannot listen on port {port}: Address already in use" in result.stderr
     assert api.get(f"{live_server.url}/payments?limit=1").status_code == 200

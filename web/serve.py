@@ -31,17 +31,18 @@ def listening_socket(port: int) -> socket.socket:
 
 def main(options: list[str]) -> None:
     """Listen on $PORT (8080 when unset), then become uWSGI serving the API on that socket."""
-    port = os.environ.get("PORT") or DEFAULT_PORT
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        sys.exit(f"PORT must be a TCP port number (1-65535), not {port!r}")
+    given = os.environ.get("PORT") or DEFAULT_PORT
+    if not (given.isascii() and given.isdigit() and 0 < int(given) < 65536):
+        sys.exit(f"PORT must be a TCP port number (1-65535), not {given!r}")
+    port = int(given)
     try:
-        listener = listening_socket(int(port))
+        listener = listening_socket(port)
     except OSError as error:
         sys.exit(f"Cannot listen on port {port}: {error.strerror}")
     if listener.fileno() != HTTP_FD:
         os.dup2(listener.fileno(), HTTP_FD)
-    os.set_inheritable(HTTP_FD, True)  # dup2 onto itself keeps the close-on-exec flag Python sets
-    os.environ["PORT"] = port
+    os.set_inheritable(HTTP_FD, True)  # Python opens sockets close-on-exec; uWSGI must inherit this one
+    os.environ["PORT"] = str(port)  # uwsgi.ini names the ready line and the workers' socket after it
     uwsgi = str(Path(sys.executable).parent / "uwsgi")
     os.execv(uwsgi, [uwsgi, "--ini", str(UWSGI_INI), *options])
 
