@@ -237,3 +237,10 @@ def test_a_payment_description_refuses_card_numbers_only(client, make_user, desc
         assert not any(group in response.get_data(as_text=True) for group in ("6011", "6200", "3782"))
     else:
         assert response.get_json()["description"] == description
+
+
+def test_redact_digits_leaves_text_with_too_few_digits_alone_and_counts_across_runs():
+    assert redact_digits("/payments/12345", min_digits=12) == "/payments/12345"
+    assert redact_digits("4111 1111 1111 1111", min_digits=12) == "**** **** **** ****"
+    assert redact_digits("123456-123456", min_digits=12) == "******-******"
+    assert redact_digits("123456 x 123456", min_digits=12) == "123456 x 123456"

@@ -140,3 +140,29 @@ def test_no_api_key_or_token_is_in_the_logs_the_responses_or_the_database(live_s
         assert secret not in log
         assert not [body for body in bodies if secret in body]
         assert secret not in stored
+
+
+def test_a_record_orjson_cannot_write_still_becomes_one_json_line():
+    from utils.logs import JsonFormatter
+
+    record = logging.makeLogRecord({"name": "t", "msg": "bad \udcff text", "levelno": 20, "levelname": "INFO"})
+    record.big = 2**70
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "bad \udcff text" and entry["big"] == 2**70
+
+
+def test_a_line_is_compact_json_with_its_extra_fields():
+    from utils.logs import JsonFormatter
+
+    record = logging.makeLogRecord({"name": "t", "msg": "request", "levelno": 20, "levelname": "INFO"})
+    record.path, record.status = "/users/ü", 200
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    assert json.loads(line) | {"time": None} == {
+        "time": None,
+        "level": "INFO",
+        "logger": "t",
+        "message": "request",
+        "path": "/users/ü",
+        "status": 200,
+    }

@@ -6,12 +6,12 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+import orjson
+
 # Set by the request middleware for the length of each request.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-# One encoder for every line: json.dumps(..., default=str) would build a new one each time.
-_ENCODER = json.JSONEncoder(default=str)
 
 
 def current_request_id() -> str | None:
@@ -33,7 +33,10 @@ class JsonFormatter(logging.Formatter):
         entry.update({key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return _ENCODER.encode(entry)
+        try:
+            return orjson.dumps(entry, default=str).decode()
+        except TypeError:  # a lone surrogate, or an integer beyond 64 bits: the standard library writes them
+            return json.dumps(entry, default=str)
 
 
 def _stamp_request_id(factory):

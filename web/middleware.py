@@ -1,9 +1,9 @@
 """Per-request plumbing under Flask: a request id, the API's default headers, one access log line."""
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from utils.cards import redact_digits
 from utils.logs import request_id_var
@@ -25,7 +25,7 @@ class RequestMiddleware:
     def __call__(self, environ: dict, start_response):
         """Serve one request with its id set for every log record made meanwhile."""
         started = time.perf_counter()
-        request_id = _incoming_request_id(environ) or uuid.uuid4().hex
+        request_id = _incoming_request_id(environ) or os.urandom(16).hex()
         token = request_id_var.set(request_id)
         statuses = []
 
