@@ -12,6 +12,7 @@ from db import connection_settings
 from services import access
 from tests import api
 from tests.conftest import SuiteConfig, card_payment, make_api_key, rows_of, unique_email
+from utils.logs import JsonFormatter
 
 CARD, CVC = "378282246310005", "7391"
 CARD_DATA = re.compile(r"3782[\s-]*8224[\s-]*6310[\s-]*005|(?<![\w.])7391(?![\w.])")
@@ -143,8 +144,6 @@ def test_no_api_key_or_token_is_in_the_logs_the_responses_or_the_database(live_s
 
 
 def test_a_record_orjson_cannot_write_still_becomes_one_json_line():
-    from utils.logs import JsonFormatter
-
     record = logging.makeLogRecord({"name": "t", "msg": "bad \udcff text", "levelno": 20, "levelname": "INFO"})
     record.big = 2**70
     entry = json.loads(JsonFormatter().format(record))
@@ -152,8 +151,6 @@ def test_a_record_orjson_cannot_write_still_becomes_one_json_line():
 
 
 def test_a_line_is_compact_json_with_its_extra_fields():
-    from utils.logs import JsonFormatter
-
     record = logging.makeLogRecord({"name": "t", "msg": "request", "levelno": 20, "levelname": "INFO"})
     record.path, record.status = "/users/ü", 200
     line = JsonFormatter().format(record)

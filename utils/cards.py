@@ -101,7 +101,6 @@ def redact_card_numbers(text: str) -> str:
 
 def redact_digits(text: str, min_digits: int = 6) -> str:
     """Mask runs of `min_digits` or more digits (separators allowed), so no card number is echoed."""
-
     if len(_DIGIT.findall(text)) < min_digits:
         return text  # too few digits in all to make one long run: the common case, decided in C
 

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -12,6 +13,11 @@ import orjson
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def new_request_id() -> str:
+    """Return a fresh request id: 32 random hex characters."""
+    return os.urandom(16).hex()
 
 
 def current_request_id() -> str | None:

@@ -1,12 +1,11 @@
 """Per-request plumbing under Flask: a request id, the API's default headers, one access log line."""
 
 import logging
-import os
 import re
 import time
 
 from utils.cards import redact_digits
-from utils.logs import request_id_var
+from utils.logs import new_request_id, request_id_var
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 access_log = logging.getLogger("payments_api.access")
@@ -25,7 +24,7 @@ class RequestMiddleware:
     def __call__(self, environ: dict, start_response):
         """Serve one request with its id set for every log record made meanwhile."""
         started = time.perf_counter()
-        request_id = _incoming_request_id(environ) or os.urandom(16).hex()
+        request_id = _incoming_request_id(environ) or new_request_id()
         token = request_id_var.set(request_id)
         statuses = []
 

@@ -10,11 +10,11 @@ the address, port and pid.
 """
 
 import logging
-import uuid
 
 from gunicorn import util
 
 from utils.cards import redact_card_numbers
+from utils.logs import new_request_id
 from web.server_limits import problem_document
 
 
@@ -29,7 +29,7 @@ def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
         "Connection: close\r\n"
         "Content-Type: application/problem+json\r\n"
         f"Content-Length: {len(body)}\r\n"
-        f"X-Request-Id: {uuid.uuid4().hex}\r\n"
+        f"X-Request-Id: {new_request_id()}\r\n"
         "X-Content-Type-Options: nosniff\r\n"
         "Cache-Control: no-store\r\n\r\n"
     )
