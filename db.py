@@ -246,13 +246,16 @@ def get_pool(app: Flask, *, writes: bool = False) -> ConnectionPool:
 
 def get_db() -> MySQLConnectionAbstract:
     """Return the request's connection, taken on first use: a write connection for a request that may change data."""
-    if "db" not in g:
+    context_globals = g._get_current_object()  # one context lookup, not one per use of `g`
+    connection = context_globals.get("db")
+    if connection is None:
+        app = current_app._get_current_object()
         writes = has_request_context() and request.method not in READ_METHODS
-        g.db = get_pool(current_app, writes=writes).acquire(current_app.config["DB_POOL_WAIT_SECONDS"])
-        g.db_writes = writes
-        if not current_app.extensions.get("db_checked"):
-            _run_first_use_checks(g.db)
-    return g.db
+        connection = get_pool(app, writes=writes).acquire(app.config["DB_POOL_WAIT_SECONDS"])
+        context_globals.db, context_globals.db_writes = connection, writes
+        if not app.extensions.get("db_checked"):
+            _run_first_use_checks(connection)
+    return connection
 
 
 def _run_first_use_checks(connection: MySQLConnectionAbstract) -> None:
@@ -275,12 +278,16 @@ def mark_broken() -> None:
 
 def close_db(exception: BaseException | None = None) -> None:
     """Give the request's connection back to the pool (replaced if a request failed on it)."""
-    connection, writes = g.pop("db", None), g.pop("db_writes", False)
-    if connection is not None:
-        if exception is None and not g.get("db_broken") and connection.in_transaction:
-            _rollback_quietly(connection)  # never hand on an open transaction
-        broken = g.pop("db_broken", False) or exception is not None
-        get_pool(current_app, writes=writes).release(connection, broken=broken)
+    context_globals = g._get_current_object()
+    connection = context_globals.pop("db", None)
+    if connection is None:
+        return
+    writes, broken = context_globals.pop("db_writes", False), context_globals.pop("db_broken", False)
+    if exception is None and not broken and connection.in_transaction:
+        _rollback_quietly(connection)  # never hand on an open transaction
+    get_pool(current_app._get_current_object(), writes=writes).release(
+        connection, broken=broken or exception is not None
+    )
 
 
 def dict_cursor(connection: MySQLConnectionAbstract):

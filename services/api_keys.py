@@ -15,7 +15,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from db import table_required
 from models import api_key_model
@@ -73,7 +73,12 @@ def new_key() -> str:
 def is_well_formed(key: str) -> bool:
     """Return whether a string has the form of an API key, its checksum included."""
     match = _KEY.fullmatch(key)
-    return match is not None and hmac.compare_digest(_checksum(match.group(1)), match.group(2))
+    return match is not None and _checksum_matches(match)
+
+
+def _checksum_matches(match: re.Match) -> bool:
+    """Return whether a key's checksum is the one of its random part."""
+    return hmac.compare_digest(_checksum(match.group(1)), match.group(2))
 
 
 def hash_key(key: str) -> bytes:
@@ -111,39 +116,53 @@ class KeyCache:
     """This process's recent key lookups, so that a request in the steady state costs no round trip.
 
     An entry is trusted for CACHE_SECONDS, which bounds how long a revoked key keeps working in a
-    worker; expiry is checked on every request against the cached time.
+    worker; expiry is checked on every request against the cached time. Only keys of the right
+    form are looked up (and so cached): the checksum is checked on a miss, once per entry.
     """
 
     def __init__(self, seconds: float = CACHE_SECONDS):
         self._seconds = seconds
         self._entries: dict[bytes, tuple[float, ApiKey | None]] = {}
-        self._last_used_minute: dict[int, datetime] = {}
+        self._last_used_minute: dict[int, int] = {}
         self._lock = threading.Lock()
 
     def lookup(self, cursor_factory, key: str) -> ApiKey | None:
-        """Return the key's record from the cache, or from the database when stale or absent."""
+        """Return the key's record from the cache, or from the database when stale or absent; None if unknown."""
+        match = _KEY.fullmatch(key)
+        if match is None:
+            return None
         key_hash = hash_key(key)
         entry = self._entries.get(key_hash)
         if entry is not None and time.monotonic() - entry[0] < self._seconds:
             return entry[1]
-        row = _find_by_hash(cursor_factory, key_hash)
-        found = None
-        if row is not None and hmac.compare_digest(bytes(row["key_hash"]), key_hash):
-            found = ApiKey(
-                row["id"], frozenset(row["scopes"].split()), row["expires_at"], row["revoked_at"] is not None
-            )
-            self._last_used_minute.setdefault(row["id"], row["last_used_at"] or datetime.min)
+        if not _checksum_matches(match):
+            return None
+        found = self._load(cursor_factory, key_hash)
         with self._lock:
             if len(self._entries) >= CACHE_MAX_ENTRIES:
                 self._entries.clear()
             self._entries[key_hash] = (time.monotonic(), found)
         return found
 
-    def note_use(self, cursor_factory, key_id: int, now: datetime) -> None:
+    def _load(self, cursor_factory, key_hash: bytes) -> ApiKey | None:
+        """Read a key's record from the database, noting when it was last used."""
+        row = _find_by_hash(cursor_factory, key_hash)
+        if row is None or not hmac.compare_digest(bytes(row["key_hash"]), key_hash):
+            return None
+        if row["last_used_at"] is not None:
+            self._last_used_minute.setdefault(row["id"], _minute_number(row["last_used_at"]))
+        return ApiKey(row["id"], frozenset(row["scopes"].split()), row["expires_at"], row["revoked_at"] is not None)
+
+    def note_use(self, cursor_factory, key_id: int) -> None:
         """Record the minute a key was used, at most once a minute per key and process."""
-        minute = now.replace(second=0, microsecond=0)
-        if self._last_used_minute.get(key_id, datetime.min) >= minute:
+        minute = int(time.time() // 60)
+        if self._last_used_minute.get(key_id, -1) >= minute:
             return
         self._last_used_minute[key_id] = minute
         with cursor_factory() as cursor:
-            api_key_model.touch_key(cursor, key_id, minute)
+            api_key_model.touch_key(cursor, key_id, datetime.fromtimestamp(minute * 60, UTC).replace(tzinfo=None))
+
+
+def _minute_number(moment: datetime) -> int:
+    """Return the number of whole minutes from the epoch to a stored (UTC, naive) time."""
+    return int(moment.replace(tzinfo=UTC).timestamp() // 60)

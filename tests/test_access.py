@@ -533,3 +533,13 @@ def test_a_database_without_the_api_keys_table_is_refused_as_misconfigured_until
     assert "Run `flask --app app init-db`" not in response.get_data(as_text=True)
     assert app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
     assert client.get("/users").status_code == 401  # the suite's key went with the table
+
+
+def test_a_malformed_key_or_a_bad_checksum_costs_no_database_lookup():
+    def no_database():
+        raise AssertionError("looked up in the database")
+
+    cache = api_keys.KeyCache()
+    key = api_keys.new_key()
+    for credential in (key[:-1] + ("A" if key[-1] != "A" else "B"), key[:-3], key + "é", "payapi_sk_" + "x" * 46):
+        assert cache.lookup(no_database, credential) is None

@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import mysql.connector
@@ -12,7 +13,7 @@ from db import connection_settings
 from services import access
 from tests import api
 from tests.conftest import SuiteConfig, card_payment, make_api_key, rows_of, unique_email
-from utils.logs import JsonFormatter
+from utils.logs import JsonFormatter, log_info, request_id_var
 
 CARD, CVC = "378282246310005", "7391"
 CARD_DATA = re.compile(r"3782[\s-]*8224[\s-]*6310[\s-]*005|(?<![\w.])7391(?![\w.])")
@@ -163,3 +164,52 @@ def test_a_line_is_compact_json_with_its_extra_fields():
         "path": "/users/ü",
         "status": 200,
     }
+
+
+def records_of(logger_name: str, log) -> list[logging.LogRecord]:
+    """Return the records `log(logger)` sends to a logger's handler."""
+    logger = logging.getLogger(logger_name)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        log(logger)
+    finally:
+        logger.removeHandler(handler)
+    return records
+
+
+def test_a_quick_record_is_what_logger_info_with_extra_would_make():
+    fields = {"method": "GET", "status": 200}
+    token = request_id_var.set("req-quick")
+    try:
+        standard = records_of("payments_api.t", lambda logger: logger.info("request", extra=fields))[0]
+        quick = records_of("payments_api.t", lambda logger: log_info(logger, "request", fields))[0]
+    finally:
+        request_id_var.reset(token)
+    assert vars(quick).keys() == vars(standard).keys()
+    same = {"created", "msecs", "relativeCreated", "lineno", "funcName"}
+    assert {k: v for k, v in vars(quick).items() if k not in same} == {
+        k: v for k, v in vars(standard).items() if k not in same
+    }
+    assert abs(quick.created - standard.created) < 1 and quick.funcName == "<lambda>"
+    classic = logging.Formatter("%(asctime)s [%(process)d] [%(threadName)s] %(levelname)s %(module)s: %(message)s")
+    assert classic.format(quick).split(" ", 2)[2] == classic.format(standard).split(" ", 2)[2]
+
+
+def test_a_quick_record_is_not_made_below_the_loggers_level():
+    logger = logging.getLogger("payments_api.quiet")
+    logger.setLevel(logging.WARNING)
+    try:
+        assert records_of("payments_api.quiet", lambda logger: log_info(logger, "request", {})) == []
+    finally:
+        logger.setLevel(logging.NOTSET)
+
+
+def test_a_lines_time_is_the_records_time_to_the_millisecond_as_iso_8601_writes_it():
+    for created in (0.0, 1.9995, 1.9999995, 3987863.9999995, 1700000000.1234567, 4102444799.9999):
+        record = logging.makeLogRecord({"name": "t", "msg": "m", "levelno": 20, "levelname": "INFO"})
+        record.created = created
+        expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        assert json.loads(JsonFormatter().format(record))["time"] == expected

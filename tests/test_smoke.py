@@ -12,3 +12,21 @@ def test_health_says_the_database_is_up(client):
 def test_the_live_server_answers_health(live_server):
     with urllib.request.urlopen(f"{live_server.url}/health") as response:
         assert response.status == 200
+
+
+class UnhashableHook:
+    """A callable that cannot be a dict key."""
+
+    __hash__ = None
+
+    def __call__(self):
+        return "called"
+
+
+def test_the_app_runs_plain_and_unhashable_callables_as_flask_does(app):
+    def plain():
+        return "plain"
+
+    assert app.ensure_sync(plain) is plain and app.ensure_sync(plain) is plain
+    hook = UnhashableHook()
+    assert app.ensure_sync(hook)() == "called"

@@ -5,7 +5,7 @@ import re
 import time
 
 from utils.cards import redact_digits
-from utils.logs import new_request_id, request_id_var
+from utils.logs import log_info, new_request_id, request_id_var
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 access_log = logging.getLogger("payments_api.access")
@@ -68,12 +68,10 @@ def _path(environ: dict) -> str:
 
 def _log_request(environ: dict, statuses: list, started: float) -> None:
     """Write the access log line: method, path (card-like digit runs masked), status, duration."""
-    access_log.info(
-        "request",
-        extra={
-            "method": environ["REQUEST_METHOD"],
-            "path": redact_digits(_path(environ), min_digits=12),
-            "status": int(statuses[0][:3]) if statuses else None,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    )
+    fields = {
+        "method": environ["REQUEST_METHOD"],
+        "path": redact_digits(_path(environ), min_digits=12),
+        "status": int(statuses[0][:3]) if statuses else None,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    log_info(access_log, "request", fields)
