@@ -327,3 +327,16 @@ def test_a_request_whose_connection_is_lost_before_its_commit_runs_again_and_a_r
     assert retry.json() == first["response"].json()
     rows = run_sql(pool_database, "SELECT id FROM users WHERE email = %s", body["email"])
     assert rows == [{"id": first["response"].json()["id"]}]
+
+
+def test_slots_come_back_newest_first_and_a_waiting_take_gets_the_next_one_given_back():
+    slots = db.Slots(2)
+    assert [slots.take(0), slots.take(0)] == [None, None]
+    slots.give("older")
+    slots.give("newer")
+    assert slots.take(0) == "newer"
+    assert slots.take(0) == "older"
+    started = time.monotonic()
+    assert slots.take(0.2) is db.NO_SLOT and time.monotonic() - started >= 0.2
+    threading.Timer(0.1, slots.give, ["freed"]).start()
+    assert slots.take(5) == "freed"
