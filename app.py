@@ -1,6 +1,7 @@
 """The Payments API: application factory and development server entry point."""
 
 import os
+from types import FunctionType
 
 import mysql.connector
 from flask import Flask, Response, jsonify
@@ -23,8 +24,8 @@ from web.server_limits import ServerLimits
 class PaymentsApi(Flask):
     """Flask, remembering which of its functions need wrapping to run synchronously.
 
-    Flask asks of each hook and view on every request (three times for a point read), and the
-    answer (inspect.iscoroutinefunction) was a measurable part of a request's own cost.
+    Flask asks of each hook and view function on every request (three times for a point read),
+    and the answer (inspect.iscoroutinefunction) was a measurable part of a request's own cost.
     """
 
     def __init__(self, *args, **kwargs):
@@ -32,14 +33,15 @@ class PaymentsApi(Flask):
         self._synchronous = {}
 
     def ensure_sync(self, func):
-        """Return Flask's synchronous form of a function, worked out once per function."""
-        try:
-            return self._synchronous[func]
-        except KeyError:
-            self._synchronous[func] = synchronous = super().ensure_sync(func)
-            return synchronous
-        except TypeError:  # an unhashable callable
+        """Return Flask's synchronous form of a function, worked out once per plain function."""
+        # Only plain functions: a class-based view makes a new bound method on every request,
+        # and remembering those would keep every view object alive.
+        if type(func) is not FunctionType:
             return super().ensure_sync(func)
+        synchronous = self._synchronous.get(func)
+        if synchronous is None:
+            self._synchronous[func] = synchronous = super().ensure_sync(func)
+        return synchronous
 
 
 def create_app(config_class: type = Config) -> Flask:

@@ -314,12 +314,11 @@ def close_db(exception: BaseException | None = None) -> None:
     connection = context_globals.pop("db", None)
     if connection is None:
         return
-    writes, broken = context_globals.pop("db_writes", False), context_globals.pop("db_broken", False)
-    if exception is None and not broken and connection.in_transaction:
-        _rollback_quietly(connection)  # never hand on an open transaction
-    get_pool(current_app._get_current_object(), writes=writes).release(
-        connection, broken=broken or exception is not None
-    )
+    writes = context_globals.pop("db_writes", False)
+    if exception is None and not context_globals.get("db_broken") and connection.in_transaction:
+        _rollback_quietly(connection)  # never hand on an open transaction (a failed rollback marks it broken)
+    broken = context_globals.pop("db_broken", False) or exception is not None
+    get_pool(current_app._get_current_object(), writes=writes).release(connection, broken=broken)
 
 
 def dict_cursor(connection: MySQLConnectionAbstract):

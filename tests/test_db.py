@@ -110,6 +110,17 @@ def test_a_connection_is_never_handed_on_with_a_transaction_open(database):
         assert not db.get_db().in_transaction
 
 
+def test_a_connection_whose_rollback_fails_at_the_end_of_a_request_is_not_handed_on(database, sql):
+    app = create_app(SuiteConfig)  # its own pools, so the next request would get the same connection
+    with app.test_request_context(method="POST"):
+        connection = db.get_db()
+        db.dict_cursor(connection).execute("SELECT COUNT(*) FROM users")  # begins a transaction
+        sql(f"KILL CONNECTION {connection.connection_id}")  # so the rollback at the end fails
+    with app.test_request_context(method="POST"):
+        assert db.get_db() is not connection
+        assert db.get_db().cmd_query("SELECT 1") and db.get_db().get_rows()[0] == [(1,)]
+
+
 def rows_both_ways(app, statement: str, params: tuple, *, fetchone_first: bool = False) -> tuple:
     """Return (rows, rowcount) from db.dict_cursor and from the driver's own dictionary cursor."""
     results = []

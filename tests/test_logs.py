@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+import time
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -213,3 +214,22 @@ def test_a_lines_time_is_the_records_time_to_the_millisecond_as_iso_8601_writes_
         record.created = created
         expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
         assert json.loads(JsonFormatter().format(record))["time"] == expected
+
+
+def test_a_quick_records_line_lists_its_fields_as_logger_info_would():
+    fields = {"method": "GET", "path": "/payments/1", "status": 200, "duration_ms": 1.5, "a": 1, "z": 2}
+    token = request_id_var.set("req-order")
+    try:
+        standard = records_of("payments_api.t", lambda logger: logger.info("request", extra=fields))[0]
+        quick = records_of("payments_api.t", lambda logger: log_info(logger, "request", fields))[0]
+    finally:
+        request_id_var.reset(token)
+    formatter = JsonFormatter()
+    assert list(json.loads(formatter.format(quick))) == list(json.loads(formatter.format(standard)))
+    assert list(json.loads(formatter.format(quick)))[4:] == ["request_id", *fields]
+
+
+def test_a_quick_records_milliseconds_belong_to_its_second(monkeypatch):
+    monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_999_999_950)  # rounds up to the next second
+    record = records_of("payments_api.t", lambda logger: log_info(logger, "request", {}))[0]
+    assert record.msecs == int((record.created - int(record.created)) * 1000)

@@ -30,3 +30,12 @@ def test_the_app_runs_plain_and_unhashable_callables_as_flask_does(app):
     assert app.ensure_sync(plain) is plain and app.ensure_sync(plain) is plain
     hook = UnhashableHook()
     assert app.ensure_sync(hook)() == "called"
+
+
+def test_serving_class_based_views_keeps_no_state_per_request(app):
+    client = app.test_client()
+    client.get("/apidocs/")
+    remembered = len(app._synchronous)
+    for _ in range(20):
+        assert client.get("/apidocs/").status_code == 200
+    assert len(app._synchronous) == remembered

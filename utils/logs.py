@@ -55,7 +55,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({key: fields[key] for key in fields.keys() - _STANDARD_ATTRIBUTES})
+        entry.update({key: value for key, value in fields.items() if key not in _STANDARD_ATTRIBUTES})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         try:
@@ -73,22 +73,21 @@ class QuickRecord(logging.LogRecord):
     """
 
     def __init__(self, name: str, message: str, fields: dict, caller) -> None:
-        created_ns = time.time_ns()
-        self.__dict__.update(fields)
+        self.created = time.time_ns() / 1e9
         self.name, self.msg, self.args = name, message, ()
         self.levelname, self.levelno = "INFO", logging.INFO
         self.pathname = caller.f_code.co_filename
         self.filename, self.module = _file_and_module(self.pathname)
         self.funcName, self.lineno = caller.f_code.co_name, caller.f_lineno
         self.exc_info = self.exc_text = self.stack_info = None
-        self.created = created_ns / 1e9
-        self.msecs = (created_ns % 1_000_000_000) // 1_000_000 + 0.0
+        self.msecs = int((self.created - int(self.created)) * 1000) + 0.0  # as LogRecord computes it
         self.relativeCreated = (self.created - logging._startTime) * 1000
         self.thread, self.threadName = threading.get_ident(), threading.current_thread().name
         self.process, self.processName = os.getpid(), _process_name()
         request_id = current_request_id()
         if request_id is not None:
             self.request_id = request_id
+        self.__dict__.update(fields)  # last, as Logger.makeRecord adds `extra`: no field may reuse a standard name
 
 
 @lru_cache(maxsize=64)
