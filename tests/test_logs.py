@@ -181,14 +181,19 @@ def records_of(logger_name: str, log) -> list[logging.LogRecord]:
     return records
 
 
-def test_a_quick_record_is_what_logger_info_with_extra_would_make():
-    fields = {"method": "GET", "status": 200}
-    token = request_id_var.set("req-quick")
+def standard_and_quick_records(fields: dict, request_id: str) -> tuple[logging.LogRecord, logging.LogRecord]:
+    """Return the records `logger.info(extra=fields)` and `log_info` make while serving a request."""
+    token = request_id_var.set(request_id)
     try:
         standard = records_of("payments_api.t", lambda logger: logger.info("request", extra=fields))[0]
         quick = records_of("payments_api.t", lambda logger: log_info(logger, "request", fields))[0]
     finally:
         request_id_var.reset(token)
+    return standard, quick
+
+
+def test_a_quick_record_is_what_logger_info_with_extra_would_make():
+    standard, quick = standard_and_quick_records({"method": "GET", "status": 200}, "req-quick")
     assert vars(quick).keys() == vars(standard).keys()
     same = {"created", "msecs", "relativeCreated", "lineno", "funcName"}
     assert {k: v for k, v in vars(quick).items() if k not in same} == {
@@ -218,12 +223,7 @@ def test_a_lines_time_is_the_records_time_to_the_millisecond_as_iso_8601_writes_
 
 def test_a_quick_records_line_lists_its_fields_as_logger_info_would():
     fields = {"method": "GET", "path": "/payments/1", "status": 200, "duration_ms": 1.5, "a": 1, "z": 2}
-    token = request_id_var.set("req-order")
-    try:
-        standard = records_of("payments_api.t", lambda logger: logger.info("request", extra=fields))[0]
-        quick = records_of("payments_api.t", lambda logger: log_info(logger, "request", fields))[0]
-    finally:
-        request_id_var.reset(token)
+    standard, quick = standard_and_quick_records(fields, "req-order")
     formatter = JsonFormatter()
     assert list(json.loads(formatter.format(quick))) == list(json.loads(formatter.format(standard)))
     assert list(json.loads(formatter.format(quick)))[4:] == ["request_id", *fields]

@@ -48,14 +48,13 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as a JSON line."""
-        fields = vars(record)
         entry = {
             "time": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({key: value for key, value in fields.items() if key not in _STANDARD_ATTRIBUTES})
+        entry.update({key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         try:
@@ -84,9 +83,7 @@ class QuickRecord(logging.LogRecord):
         self.relativeCreated = (self.created - logging._startTime) * 1000
         self.thread, self.threadName = threading.get_ident(), threading.current_thread().name
         self.process, self.processName = os.getpid(), _process_name()
-        request_id = current_request_id()
-        if request_id is not None:
-            self.request_id = request_id
+        _add_request_id(self)
         self.__dict__.update(fields)  # last, as Logger.makeRecord adds `extra`: no field may reuse a standard name
 
 
@@ -114,13 +111,18 @@ def _stamp_request_id(factory):
 
     def make_record(*args, **kwargs) -> logging.LogRecord:
         record = factory(*args, **kwargs)
-        request_id = current_request_id()
-        if request_id is not None:
-            record.request_id = request_id
+        _add_request_id(record)
         return record
 
     make_record.stamps_request_id = True
     return make_record
+
+
+def _add_request_id(record: logging.LogRecord) -> None:
+    """Give a record the id of the request being served, if any."""
+    request_id = current_request_id()
+    if request_id is not None:
+        record.request_id = request_id
 
 
 def configure_logging(level: str) -> None:
