@@ -85,7 +85,7 @@ class Plan:
             users=_env_int("USERS", 5_000 if quick else 100_000),
             payments=_env_int("PAYMENTS", 60_000 if quick else 1_000_000),
             small=_env_int("SMALL_PAYMENTS", 10_000),
-            pending=_env_int("PENDING", 20_000 if quick else 150_000),
+            pending=_env_int("PENDING", 25_000 if quick else 300_000),
             runs=_env_int("RUNS", 2 if quick else 5),
             duration=_env_int("DURATION", 3 if quick else 10),
             latency_duration=_env_int("LATENCY_DURATION", 2 if quick else 4),
@@ -156,7 +156,21 @@ def endpoint_loads(plan: Plan) -> dict[str, tuple[str, wrk.Load | None]]:
             "reference: minimal Flask + pooled point select (`bench/reference_app.py`)",
             wrk.Load("/", "random_path.lua", ("/payments/", 1, plan.payments)),
         ),
+        "reference_list": ("reference: one page SELECT of 100 rows", wrk.Load("/payments?limit=100")),
+        "reference_post": (
+            "reference: two AES-GCM encryptions, payment and event INSERT, COMMIT",
+            wrk.Load("/", "post_payment.lua", (plan.users,)),
+        ),
+        "reference_put": ("reference: SELECT FOR UPDATE, UPDATE, event INSERT, COMMIT", None),
     }
+
+
+def is_reference(key: str) -> bool:
+    """Say whether an endpoint key is one of the reference app's rows."""
+    return key.startswith(REFERENCE)
+
+
+PUTS = ("put", "reference_put")
 
 
 class Benchmark:
@@ -321,17 +335,17 @@ class Benchmark:
         """Run wrk once against an endpoint (PUT takes the next unused pending ids)."""
         plan = self.plan
         load = self.loads()[key][1]
-        if key == "put":
+        if key in PUTS:
             load = wrk.Load("/", "put_status.lua", (self.put_next, plan.pending_high, plan.threads))
         threads = plan.threads if connections is None or connections >= plan.threads else 1
         result = wrk.run(key, server.base_url, load, duration, connections or plan.connections, threads, self.dir)
-        if key == "put":
+        if key in PUTS:
             self.put_next = result.extra["put_next"]
         return result
 
     def server_for(self, key: str, api: servers.Server) -> servers.Server:
-        """Return the server an endpoint is measured on: the API, or the reference app for its row."""
-        return self.reference if key == REFERENCE else api
+        """Return the server an endpoint is measured on: the API, or the reference app for its rows."""
+        return self.reference if is_reference(key) else api
 
     def ceiling(self, server: servers.Server, duration: int, label: str = "ceiling"):
         """Run wrk once against a bare Flask route."""
@@ -458,10 +472,16 @@ class Benchmark:
             "put_statuses": [
                 {"status": status, "cvc_erased": bool(erased), "count": count} for status, erased, count in statuses
             ],
-            "put_2xx": sum(run["requests"] - run["non_2xx"] for run in self.figures["runs"]["put"]),
             "post_rows_created": created,
-            "post_2xx": sum(run["requests"] - run["non_2xx"] for run in self.figures["runs"]["post"]),
+            "put_overflow": sum(
+                run["extra"].get("put_overflow", 0) for key in PUTS for run in self.figures["runs"][key]
+            ),
+            **{f"{key}_2xx": self._successes(key) for key in ("put", "post", "reference_put", "reference_post")},
         }
+
+    def _successes(self, key: str) -> int:
+        """Return the 2xx answers of an endpoint's measured runs."""
+        return sum(run["requests"] - run["non_2xx"] for run in self.figures["runs"][key])
 
     def count_round_trips(self) -> None:
         """Count the database round trips per request of each endpoint, in-process (the app imported at start)."""
@@ -527,7 +547,7 @@ class Benchmark:
         seconds = self.plan.profile_seconds
         findings = {}
         for key in self.loads():
-            if key == REFERENCE:
+            if is_reference(key):
                 continue
             output = self.dir / f"pyspy-{key}.txt"
             load = self.loads()[key][1]
