@@ -6,14 +6,14 @@ it off for writes (so that a write's first statement begins its transaction, as 
 do), and sends only the statements the API's request sends:
 
 - `GET /payments/<id>`: one SELECT by id.
-- `GET /payments?limit=100`: one keyset SELECT of a page, its values read as raw text (the
-  driver's conversion of 100 rows to Decimal, date and datetime costs more than the rest of the
-  request).
+- `GET /payments?limit=100`: the API's keyset SELECT of a page (101 rows, to know whether there is
+  a next one; amounts, dates and times cast to text), its values read as raw text (the driver's
+  conversion of 100 rows to Python types costs more than the rest of the request).
 - `POST /payments`: the card number and CVC encrypted with pycryptodome's AES-GCM (as SPEC §1
   fixes) and the card's HMAC fingerprint, the payment INSERT (the same columns), its event INSERT
   (the payment as JSON), a durable COMMIT.
-- `PUT /payments/<id>` `{"status": ...}`: SELECT ... FOR UPDATE, the UPDATE (the CVC erased), its
-  event INSERT, COMMIT.
+- `PUT /payments/<id>` `{"status": "completed"}`: the API's conditional UPDATE from pending (the
+  CVC erased), the SELECT of the row it changed, its event INSERT, COMMIT.
 
 mysql-connector's own pool would ping the server twice more per request (when a connection is
 taken, and again in cursor()), so cursors are made directly, as db.dict_cursor does. It shows how
@@ -32,11 +32,15 @@ from Crypto.Cipher import AES
 from flask import Flask, jsonify, request
 from mysql.connector.cursor_cext import CMySQLCursorDict, CMySQLCursorRaw
 
-COLUMNS = (
-    "id, user_id, amount, currency, payment_method, card_last4, card_brand,"
-    " card_fingerprint, card_expiry, status, description, created_at, updated_at"
+from models import payment_model
+
+# The API's own columns and statements (models/payment_model.py), so that both do the same database work.
+COLUMNS = payment_model.COLUMNS
+PAGE = f"SELECT {payment_model.PAGE_COLUMNS} FROM payments WHERE id > %s ORDER BY id LIMIT %s"
+MOVE_FROM_PENDING = (
+    "UPDATE payments FORCE INDEX (PRIMARY) SET status = %s, card_cvc_encrypted = NULL, updated_at = %s"
+    " WHERE id = %s AND status IN ('pending')"
 )
-NAMES = tuple(name.strip() for name in COLUMNS.split(","))
 STORED = (
     "user_id, amount, currency, payment_method, card_no_encrypted, card_last4, card_brand, card_fingerprint,"
     " card_expiry, card_cvc_encrypted, status, description, created_at, updated_at"
@@ -66,6 +70,8 @@ def create_app() -> Flask:
                 user=os.environ["DB_USER"],
                 password=os.environ["DB_PASSWORD"],
                 database=os.environ["DB_NAME"],
+                charset="utf8mb4",
+                collation="utf8mb4_unicode_ci",
                 autocommit=not writes,
             )
         return held[writes]
@@ -91,10 +97,11 @@ def create_app() -> Flask:
     def list_payments():
         after, limit = int(request.args.get("after", 0)), int(request.args.get("limit", 100))
         cursor = CMySQLCursorRaw(connection(writes=False))
-        cursor.execute(f"SELECT {COLUMNS} FROM payments WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
+        cursor.execute(PAGE, (after, limit + 1))
         rows = cursor.fetchall()
         cursor.close()
-        return jsonify({"data": [dict(zip(NAMES, map(_decoded, row), strict=True)) for row in rows]})
+        page = [dict(zip(payment_model.PUBLIC, map(_decoded, row), strict=True)) for row in rows[:limit]]
+        return jsonify({"data": page})
 
     @app.post("/payments")
     def create_payment():
@@ -124,12 +131,14 @@ def create_app() -> Flask:
     def update_payment(payment_id: int):
         status, now = request.get_json()["status"], datetime.now(UTC).replace(microsecond=0, tzinfo=None)
         cursor = CMySQLCursorDict(connection(writes=True))
-        cursor.execute(f"SELECT {COLUMNS} FROM payments WHERE id = %s FOR UPDATE", (payment_id,))
-        payment = _as_text(cursor.fetchone()) | {"status": status}
-        cursor.execute(
-            "UPDATE payments SET status = %s, card_cvc_encrypted = NULL, updated_at = %s WHERE id = %s",
-            (status, now, payment_id),
-        )
+        cursor.execute(MOVE_FROM_PENDING, (status, now, payment_id))
+        moved = cursor.rowcount == 1
+        cursor.execute(f"SELECT {COLUMNS} FROM payments WHERE id = %s", (payment_id,))
+        payment = _as_text(cursor.fetchone())
+        if not moved:  # not pending (a repeat): nothing changes and no event, as in the API
+            cursor.close()
+            connection(writes=True).rollback()
+            return jsonify(payment)
         cursor.execute(INSERT_EVENT, (f"payment.{status}", payment_id, now, ACTOR, json.dumps(payment)))
         cursor.close()
         connection(writes=True).commit()

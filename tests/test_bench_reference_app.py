@@ -71,9 +71,23 @@ def test_a_reference_put_completes_the_payment_erases_the_cvc_and_records_the_ev
     assert [event["type"] for event in events] == ["payment.created", "payment.completed"]
 
 
+def test_a_repeated_reference_put_changes_nothing_and_records_no_event(reference, sql):
+    payment_id = new_payment(reference)
+    assert reference.put(f"/payments/{payment_id}", json={"status": "completed"}).status_code == 200
+    [before] = sql("SELECT updated_at FROM payments WHERE id = %s", (payment_id,))
+    response = reference.put(f"/payments/{payment_id}", json={"status": "completed"})
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "completed"
+    assert sql("SELECT updated_at FROM payments WHERE id = %s", (payment_id,)) == [before]
+    events = sql("SELECT type FROM events WHERE object_type = 'payment' AND object_id = %s ORDER BY id", (payment_id,))
+    assert [event["type"] for event in events] == ["payment.created", "payment.completed"]
+
+
 def test_the_reference_reads_serve_one_payment_and_a_page(reference):
     payment_id = new_payment(reference)
     one = reference.get(f"/payments/{payment_id}").get_json()
     assert (one["id"], one["card_last4"]) == (str(payment_id), "1111")
+    second = new_payment(reference)
     page = reference.get(f"/payments?after={payment_id - 1}&limit=1").get_json()["data"]
-    assert [row["id"] for row in page] == [str(payment_id)]
+    assert [(row["id"], row["amount"]) for row in page] == [(str(payment_id), "12.3400")]
+    assert second > payment_id
